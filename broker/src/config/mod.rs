@@ -126,7 +126,9 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> AuthConfig {
-        AuthConfig { allow_anonymous: true }
+        AuthConfig {
+            allow_anonymous: true,
+        }
     }
 }
 
@@ -143,7 +145,11 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> LogConfig {
-        LogConfig { dir: PathBuf::from("logs"), level: "info".to_owned(), file: true }
+        LogConfig {
+            dir: PathBuf::from("logs"),
+            level: "info".to_owned(),
+            file: true,
+        }
     }
 }
 
@@ -190,7 +196,10 @@ pub struct PersistenceConfig {
 
 impl Default for PersistenceConfig {
     fn default() -> PersistenceConfig {
-        PersistenceConfig { enabled: false, path: PathBuf::from("data") }
+        PersistenceConfig {
+            enabled: false,
+            path: PathBuf::from("data"),
+        }
     }
 }
 

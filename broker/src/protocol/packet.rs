@@ -202,7 +202,11 @@ pub struct Ack {
 
 impl Ack {
     pub fn new(packet_id: u16) -> Ack {
-        Ack { packet_id, reason: ReasonCode::SUCCESS, properties: Properties::default() }
+        Ack {
+            packet_id,
+            reason: ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        }
     }
 }
 
