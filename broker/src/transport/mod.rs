@@ -91,7 +91,8 @@ impl Listener {
     ) -> anyhow::Result<Listener> {
         let tls = match config.kind {
             ListenerType::Tls | ListenerType::Wss => Some(
-                tls::TlsAcceptorCell::load(tls::TlsFiles::from_config(config, base_dir)?)
+                tls::TlsFiles::from_config(config, base_dir)
+                    .and_then(tls::TlsAcceptorCell::load)
                     .map_err(|e| anyhow::anyhow!("listener {name}: {e:#}"))?,
             ),
             ListenerType::Tcp | ListenerType::Ws => None,
@@ -166,7 +167,11 @@ impl Incoming {
     /// Runs the transport's handshakes (PROXY header, TLS, WebSocket upgrade as configured)
     /// within [`HANDSHAKE_TIMEOUT`]. Any failure only concerns this connection.
     pub async fn handshake(self) -> io::Result<Accepted> {
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.handshake_inner()).await {
+        self.handshake_within(HANDSHAKE_TIMEOUT).await
+    }
+
+    async fn handshake_within(self, limit: Duration) -> io::Result<Accepted> {
+        match tokio::time::timeout(limit, self.handshake_inner()).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,

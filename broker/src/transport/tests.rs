@@ -185,6 +185,13 @@ async fn ws_wrong_path_gets_404_and_the_listener_keeps_accepting() {
         .await
         .unwrap();
     server.await.unwrap().unwrap();
+
+    // A client offering no subprotocol at all is let in (without a protocol header).
+    let server = accept_one(&listener);
+    ws_client(listener.local_addr().unwrap(), "/", None)
+        .await
+        .unwrap();
+    server.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -247,6 +254,11 @@ async fn ws_ping_is_answered_and_close_reads_as_eof() {
     client.close(None).await.unwrap();
     let all = reader.await.unwrap().unwrap();
     assert_eq!(all, PINGREQ);
+    // The server answered the close handshake before reporting EOF.
+    match client.next().await {
+        Some(Ok(Message::Close(_))) | None => {}
+        other => panic!("expected the close reply, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -486,7 +498,11 @@ async fn tls_missing_certificate_file_fails_bind_naming_it() {
         .await
         .err()
         .unwrap();
-    assert!(format!("{error:#}").contains("keyfile"));
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("keyfile") && message.contains("secure"),
+        "{message}"
+    );
 
     let mut config = tls_config(&pki, ListenerType::Tls);
     config.require_certificate = true;
@@ -640,4 +656,23 @@ async fn proxy_garbage_header_closes_the_connection() {
         .unwrap();
     let accepted = server.await.unwrap().unwrap();
     assert_eq!(accepted.peer, "[2001:db8::5]:5000".parse().unwrap());
+}
+
+#[tokio::test]
+async fn a_silent_client_times_out_the_handshake() {
+    let listener = proxy_listener(ListenerType::Ws).await;
+    let server = {
+        let listener = listener.clone();
+        tokio::spawn(async move {
+            let incoming = listener.accept().await?;
+            incoming
+                .handshake_within(std::time::Duration::from_millis(100))
+                .await
+        })
+    };
+    let _silent = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let error = server.await.unwrap().err().unwrap();
+    assert_eq!(error.kind(), io::ErrorKind::TimedOut);
 }

@@ -173,7 +173,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsByteStream<S> {
             match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
                 Some(Ok(Message::Binary(payload))) => this.read_buf = payload,
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_))) | None => this.read_eof = true,
+                // tungstenite has queued the close reply: the next poll sends it and then
+                // ends the stream, which lands in the arms below as EOF.
+                Some(Ok(Message::Close(_))) => {}
+                None => this.read_eof = true,
                 Some(Ok(Message::Text(_))) => {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
