@@ -389,3 +389,239 @@ pub mod bytes {
     pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
     pub const PINGREQ: [u8; 2] = [0xC0, 0x00];
 }
+
+/// A rumqttc MQTT 3.1.1 client whose event loop runs in a task; incoming packets land in a channel.
+pub struct V3 {
+    pub client: rumqttc::AsyncClient,
+    pub incoming: tokio::sync::mpsc::UnboundedReceiver<rumqttc::Packet>,
+    pub connack: rumqttc::ConnAck,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl V3 {
+    pub async fn connect(addr: SocketAddr, client_id: &str) -> V3 {
+        V3::connect_with(addr, client_id, |_| {}).await
+    }
+
+    pub async fn connect_with(
+        addr: SocketAddr,
+        client_id: &str,
+        configure: impl FnOnce(&mut rumqttc::MqttOptions),
+    ) -> V3 {
+        V3::try_connect_with(addr, client_id, configure).await.expect("CONNACK accepted")
+    }
+
+    /// Connects and returns the CONNACK, or the refusal as an error string.
+    pub async fn try_connect_with(
+        addr: SocketAddr,
+        client_id: &str,
+        configure: impl FnOnce(&mut rumqttc::MqttOptions),
+    ) -> Result<V3, String> {
+        let mut options = rumqttc::MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+        options.set_keep_alive(Duration::from_secs(30));
+        configure(&mut options);
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 1000);
+        let (tx, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(packet)) => {
+                        if tx.send(packet).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(rumqttc::Packet::Disconnect);
+                        let _ = e;
+                        return;
+                    }
+                }
+            }
+        });
+        let connack = tokio::time::timeout(WAIT, async {
+            loop {
+                match incoming.recv().await {
+                    Some(rumqttc::Packet::ConnAck(ack)) => return Ok(ack),
+                    Some(rumqttc::Packet::Disconnect) | None => return Err("connection closed before CONNACK".to_owned()),
+                    Some(_) => {}
+                }
+            }
+        })
+        .await
+        .map_err(|_| "no CONNACK".to_owned())??;
+        if connack.code != rumqttc::ConnectReturnCode::Success {
+            task.abort();
+            return Err(format!("{:?}", connack.code));
+        }
+        Ok(V3 { client, incoming, connack, task })
+    }
+
+    /// The next PUBLISH (other packets are skipped), or None after `timeout`.
+    pub async fn publish(&mut self, timeout: Duration) -> Option<rumqttc::Publish> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                match self.incoming.recv().await? {
+                    rumqttc::Packet::Publish(p) => return Some(p),
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Waits for the next packet matching `pick`.
+    pub async fn packet<T>(&mut self, timeout: Duration, mut pick: impl FnMut(rumqttc::Packet) -> Option<T>) -> Option<T> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                if let Some(found) = pick(self.incoming.recv().await?) {
+                    return Some(found);
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    pub async fn subscribe(&mut self, filter: &str, qos: rumqttc::QoS) -> rumqttc::SubAck {
+        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+        self.packet(WAIT, |p| match p {
+            rumqttc::Packet::SubAck(ack) => Some(ack),
+            _ => None,
+        })
+        .await
+        .expect("SUBACK")
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.task.abort();
+    }
+
+    /// Drops the connection without DISCONNECT (the will fires).
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// A rumqttc MQTT 5.0 client, same shape as [`V3`].
+pub struct V5 {
+    pub client: rumqttc::v5::AsyncClient,
+    pub incoming: tokio::sync::mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Packet>,
+    pub connack: rumqttc::v5::mqttbytes::v5::ConnAck,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl V5 {
+    pub async fn connect(addr: SocketAddr, client_id: &str) -> V5 {
+        V5::connect_with(addr, client_id, |_| {}).await
+    }
+
+    pub async fn connect_with(
+        addr: SocketAddr,
+        client_id: &str,
+        configure: impl FnOnce(&mut rumqttc::v5::MqttOptions),
+    ) -> V5 {
+        V5::try_connect_with(addr, client_id, configure).await.expect("CONNACK accepted")
+    }
+
+    pub async fn try_connect_with(
+        addr: SocketAddr,
+        client_id: &str,
+        configure: impl FnOnce(&mut rumqttc::v5::MqttOptions),
+    ) -> Result<V5, String> {
+        use rumqttc::v5::mqttbytes::v5::Packet;
+        let mut options = rumqttc::v5::MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+        options.set_keep_alive(Duration::from_secs(30));
+        configure(&mut options);
+        let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 1000);
+        let (tx, mut incoming) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::v5::Event::Incoming(packet)) => {
+                        if tx.send(packet).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(rumqttc::v5::ConnectionError::ConnectionRefused(code)) => {
+                        let _ = tx.send(Packet::ConnAck(rumqttc::v5::mqttbytes::v5::ConnAck {
+                            session_present: false,
+                            code,
+                            properties: None,
+                        }));
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+        let connack = tokio::time::timeout(WAIT, async {
+            loop {
+                match incoming.recv().await {
+                    Some(Packet::ConnAck(ack)) => return Ok(ack),
+                    Some(Packet::Disconnect(d)) => return Err(format!("DISCONNECT {:?} before CONNACK", d.reason_code)),
+                    None => return Err("connection closed before CONNACK".to_owned()),
+                    Some(_) => {}
+                }
+            }
+        })
+        .await
+        .map_err(|_| "no CONNACK".to_owned())??;
+        if connack.code != rumqttc::v5::mqttbytes::v5::ConnectReturnCode::Success {
+            task.abort();
+            return Err(format!("{:?}", connack.code));
+        }
+        Ok(V5 { client, incoming, connack, task })
+    }
+
+    pub async fn publish(&mut self, timeout: Duration) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
+        self.packet(timeout, |p| match p {
+            rumqttc::v5::mqttbytes::v5::Packet::Publish(p) => Some(p),
+            _ => None,
+        })
+        .await
+    }
+
+    pub async fn packet<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(rumqttc::v5::mqttbytes::v5::Packet) -> Option<T>,
+    ) -> Option<T> {
+        tokio::time::timeout(timeout, async {
+            loop {
+                if let Some(found) = pick(self.incoming.recv().await?) {
+                    return Some(found);
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    pub async fn subscribe(&mut self, filter: &str, qos: rumqttc::v5::mqttbytes::QoS) -> rumqttc::v5::mqttbytes::v5::SubAck {
+        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+        self.packet(WAIT, |p| match p {
+            rumqttc::v5::mqttbytes::v5::Packet::SubAck(ack) => Some(ack),
+            _ => None,
+        })
+        .await
+        .expect("SUBACK")
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.task.abort();
+    }
+
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
