@@ -4,3 +4,11 @@
 mod support;
 
 mod config;
+
+mod external;
+
+mod dashboard;
+mod mosquitto_clients;
+mod mqttjs;
+mod node_red;
+mod paho;
