@@ -12,3 +12,4 @@ mod mosquitto_clients;
 mod mqttjs;
 mod node_red;
 mod paho;
+mod rust_examples;
