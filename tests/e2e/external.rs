@@ -177,11 +177,20 @@ impl Drop for Tool {
     fn drop(&mut self) {
         if self.exited.is_none() {
             // The whole process group: Node-RED and Playwright start children of their own.
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                .stderr(Stdio::null())
-                .status();
-            let _ = self.child.kill();
+            // TERM first, because Playwright starts Chromium in a group of its own and only
+            // closes it from its signal handlers; KILL whatever is left after a grace period.
+            let group = format!("-{}", self.child.id());
+            let signal = |name: &str| {
+                let _ = Command::new("kill")
+                    .args([name, "--", &group])
+                    .stderr(Stdio::null())
+                    .status();
+            };
+            signal("-TERM");
+            if self.wait_exit(Duration::from_secs(5)).is_none() {
+                signal("-KILL");
+                let _ = self.child.kill();
+            }
         }
         let _ = self.child.wait();
         if std::thread::panicking() {
