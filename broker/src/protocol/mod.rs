@@ -12,6 +12,9 @@ mod subscribe;
 pub mod topic;
 mod wire;
 
+#[cfg(test)]
+mod codec_tests;
+
 pub use codec::{decode, decode_from_server, encode, encoded_len, DecodeError};
 pub use connect::connack_return_code;
 pub use packet::*;

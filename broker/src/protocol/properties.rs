@@ -110,6 +110,11 @@ fn allowed_in(id: u32) -> Option<u16> {
     Some(mask)
 }
 
+/// Whether property `id` may appear in `ctx`.
+pub fn allowed(id: u8, ctx: PropertyContext) -> bool {
+    allowed_in(u32::from(id)).is_some_and(|mask| mask & ctx.bit() != 0)
+}
+
 fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), DecodeError> {
     if slot.is_some() {
         return Err(DecodeError::Protocol("property included more than once"));
