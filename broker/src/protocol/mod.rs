@@ -19,3 +19,5 @@ pub use codec::{decode, decode_from_server, encode, encoded_len, DecodeError};
 pub use connect::connack_return_code;
 pub use packet::*;
 pub use subscribe::suback_return_code;
+#[cfg(test)]
+mod roundtrip_tests;

@@ -110,21 +110,23 @@ pub fn put_publish(p: &Publish, version: ProtocolVersion, props: usize, out: &mu
 /// Which acknowledgement: they share a shape but not their reason codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckKind {
-    PubAck,
-    PubRec,
-    PubRel,
-    PubComp,
+    /// PUBACK
+    Ack,
+    /// PUBREC
+    Rec,
+    /// PUBREL
+    Rel,
+    /// PUBCOMP
+    Comp,
 }
 
 impl AckKind {
     fn reasons(self) -> &'static [u8] {
         match self {
             // §3.4.2.1, §3.5.2.1
-            AckKind::PubAck | AckKind::PubRec => {
-                &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
-            }
+            AckKind::Ack | AckKind::Rec => &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99],
             // §3.6.2.1, §3.7.2.1
-            AckKind::PubRel | AckKind::PubComp => &[0x00, 0x92],
+            AckKind::Rel | AckKind::Comp => &[0x00, 0x92],
         }
     }
 }
