@@ -223,6 +223,12 @@ const CONNACK_REASONS: &[u8] = &[
 
 pub fn decode_connack(mut r: Reader, version: ProtocolVersion) -> Result<ConnAck, DecodeError> {
     let flags = r.u8()?;
+    // MQTT 3.1 leaves the whole first byte unused; later versions only bit 0.
+    let flags = if version == ProtocolVersion::V31 {
+        0
+    } else {
+        flags
+    };
     if flags & 0xFE != 0 {
         return Err(DecodeError::Malformed("CONNACK reserved flags set"));
     }
