@@ -1004,8 +1004,22 @@ fn v311_disconnect_with_a_body_is_malformed() {
 }
 
 #[test]
-fn disconnect_invalid_reason_code_is_a_protocol_error() {
+fn disconnect_invalid_reason_code_is_a_protocol_error_mqtt_3_14_2_1() {
     assert!(is_protocol(decode_client(0xE0, &[0x01], V5)));
+    // Server-only codes from a client, client-only codes from a server.
+    assert!(is_protocol(decode_client(0xE0, &[0x8B], V5)));
+    assert!(is_protocol(decode_server(0xE0, &[0x04], V5)));
+    assert!(decode_server(0xE0, &[0x8B], V5).is_ok());
+}
+
+#[test]
+fn server_disconnect_with_session_expiry_is_a_protocol_error_mqtt_3_14_2_2() {
+    assert!(is_protocol(decode_server(
+        0xE0,
+        &[0x00, 5, 0x11, 0, 0, 0, 1],
+        V5
+    )));
+    assert!(decode_client(0xE0, &[0x00, 5, 0x11, 0, 0, 0, 1], V5).is_ok());
 }
 
 #[test]

@@ -11,10 +11,15 @@ use super::properties::{
 };
 use super::wire::Reader;
 
-/// §3.14.2.1
-const DISCONNECT_REASONS: &[u8] = &[
-    0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95,
-    0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2,
+/// §3.14.2.1, the codes a client may send: 0x04 is client-only and 0x87, 0x89, 0x8B, 0x8D -
+/// 0x8F and 0x9A - 0xA2 are server-only [MQTT-3.14.2-1].
+const DISCONNECT_REASONS_FROM_CLIENT: &[u8] = &[
+    0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+];
+/// §3.14.2.1, the codes a server may send.
+const DISCONNECT_REASONS_FROM_SERVER: &[u8] = &[
+    0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96,
+    0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2,
 ];
 /// §3.15.2.1
 const AUTH_REASONS: &[u8] = &[0x00, 0x18, 0x19];
@@ -54,8 +59,17 @@ pub fn decode_disconnect(
             properties: Default::default(),
         });
     }
+    let valid = match sender {
+        Sender::Client => DISCONNECT_REASONS_FROM_CLIENT,
+        Sender::Server => DISCONNECT_REASONS_FROM_SERVER,
+    };
     let (reason, properties) =
-        reason_and_properties(r, DISCONNECT_REASONS, PropertyContext::Disconnect, sender)?;
+        reason_and_properties(r, valid, PropertyContext::Disconnect, sender)?;
+    if sender == Sender::Server && properties.session_expiry_interval.is_some() {
+        return Err(DecodeError::Protocol(
+            "session expiry interval in a server DISCONNECT [MQTT-3.14.2-2]",
+        ));
+    }
     Ok(Disconnect { reason, properties })
 }
 
