@@ -1,12 +1,25 @@
 //! Transports: TCP, TLS, WebSocket and secure WebSocket listeners, each turning its connections
 //! into one byte stream ([`BoxStream`]) the broker reads MQTT from. The accept loop only
-//! accepts; handshakes (TLS, WebSocket upgrade, PROXY header) run in the connection's own task
-//! through [`Incoming::handshake`], so a slow client never stalls the listener.
+//! accepts; handshakes (PROXY header, TLS, WebSocket upgrade) run in the connection's own task
+//! through [`Incoming::handshake`], so a slow or hostile client never stalls the listener.
+//!
+//! Layering of one connection, outermost first: TCP → optional PROXY header ([`proxy`]) →
+//! TLS for `tls`/`wss` ([`tls`]) → WebSocket for `ws`/`wss` ([`ws`]) → MQTT bytes.
+
+pub mod proxy;
+pub mod tls;
+pub mod ws;
+
+#[cfg(test)]
+pub(crate) mod testcerts;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,16 +27,29 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{ListenerConfig, ListenerType};
 
+/// How long a client has to complete PROXY header + TLS + WebSocket handshakes together.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Any byte stream a client connection runs over.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
 
 pub type BoxStream = Box<dyn Stream>;
 
-/// A bound listener of one of the configured types.
-pub struct Listener {
+/// What every connection of one listener needs for its handshake; shared, never mutated
+/// (certificate reloads swap the acceptor inside [`tls::TlsAcceptorCell`]).
+struct ListenerSettings {
     name: Arc<str>,
     kind: ListenerType,
+    proxy_protocol: bool,
+    /// Present for `tls` and `wss`.
+    tls: Option<tls::TlsAcceptorCell>,
+    use_identity_as_username: bool,
+}
+
+/// A bound listener of one of the configured types.
+pub struct Listener {
+    settings: Arc<ListenerSettings>,
     tcp: TcpListener,
     /// Live connections allowed; `None` = unlimited.
     limit: Option<Arc<Semaphore>>,
@@ -33,8 +59,7 @@ pub struct Listener {
 pub struct Incoming {
     tcp: TcpStream,
     peer: SocketAddr,
-    listener: Arc<str>,
-    kind: ListenerType,
+    settings: Arc<ListenerSettings>,
     permit: Option<OwnedSemaphorePermit>,
     over_limit: bool,
 }
@@ -58,39 +83,58 @@ pub struct Accepted {
 
 impl Listener {
     /// Binds the listener described by `config`; `base_dir` resolves relative certificate paths.
+    /// Certificates are loaded here, so a missing or bad file fails the bind with its name.
     pub async fn bind(
         name: &str,
         config: &ListenerConfig,
         base_dir: &Path,
     ) -> anyhow::Result<Listener> {
-        let _ = base_dir;
-        if config.kind != ListenerType::Tcp {
-            anyhow::bail!(
-                "listener {name}: type {} is not supported yet",
-                config.kind.as_str()
-            );
-        }
+        let tls = match config.kind {
+            ListenerType::Tls | ListenerType::Wss => Some(
+                tls::TlsFiles::from_config(config, base_dir)
+                    .and_then(tls::TlsAcceptorCell::load)
+                    .map_err(|e| anyhow::anyhow!("listener {name}: {e:#}"))?,
+            ),
+            ListenerType::Tcp | ListenerType::Ws => None,
+        };
         let tcp = TcpListener::bind(config.bind)
             .await
             .map_err(|e| anyhow::anyhow!("listener {name}: cannot bind {}: {e}", config.bind))?;
         Ok(Listener {
-            name: name.into(),
-            kind: config.kind,
+            settings: Arc::new(ListenerSettings {
+                name: name.into(),
+                kind: config.kind,
+                proxy_protocol: config.proxy_protocol,
+                tls,
+                use_identity_as_username: config.use_identity_as_username,
+            }),
             tcp,
             limit: config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.settings.name
     }
 
     pub fn kind(&self) -> ListenerType {
-        self.kind
+        self.settings.kind
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
+    }
+
+    /// Re-reads certfile/keyfile/cafile. New connections use the new certificates, live ones
+    /// keep theirs; on failure the old certificates stay in use and the error is returned.
+    /// A no-op for `tcp` and `ws`.
+    pub fn reload_certificates(&self) -> anyhow::Result<()> {
+        match &self.settings.tls {
+            Some(cell) => cell
+                .reload()
+                .map_err(|e| anyhow::anyhow!("listener {}: {e:#}", self.settings.name)),
+            None => Ok(()),
+        }
     }
 
     /// Waits for the next connection. Errors are per-connection (e.g. EMFILE) and transient.
@@ -107,8 +151,7 @@ impl Listener {
         Ok(Incoming {
             tcp,
             peer,
-            listener: self.name.clone(),
-            kind: self.kind,
+            settings: self.settings.clone(),
             permit,
             over_limit,
         })
@@ -116,20 +159,65 @@ impl Listener {
 }
 
 impl Incoming {
+    /// The socket's peer; [`Accepted::peer`] may differ when a PROXY header names the client.
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }
 
-    /// Runs the transport's handshake (none for plain TCP).
+    /// Runs the transport's handshakes (PROXY header, TLS, WebSocket upgrade as configured)
+    /// within [`HANDSHAKE_TIMEOUT`]. Any failure only concerns this connection.
     pub async fn handshake(self) -> io::Result<Accepted> {
+        self.handshake_within(HANDSHAKE_TIMEOUT).await
+    }
+
+    async fn handshake_within(self, limit: Duration) -> io::Result<Accepted> {
+        match tokio::time::timeout(limit, self.handshake_inner()).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "transport handshake timed out",
+            )),
+        }
+    }
+
+    async fn handshake_inner(self) -> io::Result<Accepted> {
+        let Incoming {
+            mut tcp,
+            mut peer,
+            settings,
+            permit,
+            over_limit,
+        } = self;
+        if settings.proxy_protocol {
+            if let proxy::ProxyHeader::Proxied { source, .. } = proxy::read_header(&mut tcp).await?
+            {
+                peer = source;
+            }
+        }
+        let mut tls_username = None;
+        let stream: BoxStream = match (&settings.tls, settings.kind) {
+            (Some(cell), kind) => {
+                let tls_stream = cell.acceptor().accept(tcp).await?;
+                if settings.use_identity_as_username {
+                    tls_username = tls::peer_common_name(&tls_stream);
+                }
+                if kind == ListenerType::Wss {
+                    Box::new(ws::accept(tls_stream).await?)
+                } else {
+                    Box::new(tls_stream)
+                }
+            }
+            (None, ListenerType::Ws) => Box::new(ws::accept(tcp).await?),
+            (None, _) => Box::new(tcp),
+        };
         Ok(Accepted {
-            stream: Box::new(self.tcp),
-            peer: self.peer,
-            listener: self.listener,
-            kind: self.kind,
-            tls_username: None,
-            over_limit: self.over_limit,
-            permit: self.permit,
+            stream,
+            peer,
+            listener: settings.name.clone(),
+            kind: settings.kind,
+            tls_username,
+            over_limit,
+            permit,
         })
     }
 }
