@@ -130,51 +130,6 @@ impl Delivery {
     }
 }
 
-fn varint_len(value: usize) -> usize {
-    match value {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
-}
-
-fn properties_len(p: &Properties) -> usize {
-    let string = |s: &Option<String>| s.as_ref().map_or(0, |s| 3 + s.len());
-    let mut len = 0;
-    len += p.payload_format_indicator.map_or(0, |_| 2);
-    len += p.message_expiry_interval.map_or(0, |_| 5);
-    len += string(&p.content_type);
-    len += string(&p.response_topic);
-    len += p.correlation_data.as_ref().map_or(0, |d| 3 + d.len());
-    len += p
-        .subscription_identifiers
-        .iter()
-        .map(|id| 1 + varint_len(*id as usize))
-        .sum::<usize>();
-    len += p.topic_alias.map_or(0, |_| 3);
-    len += p
-        .user_properties
-        .iter()
-        .map(|(k, v)| 5 + k.len() + v.len())
-        .sum::<usize>();
-    len
-}
-
-/// The size on the wire of a server-to-client PUBLISH, to respect the client's Maximum Packet
-/// Size before sending [MQTT-3.1.2-24]. Counts the properties a broker puts in a PUBLISH.
-pub fn publish_wire_size(publish: &Publish, version: ProtocolVersion) -> usize {
-    let mut remaining = 2 + publish.topic.len() + publish.payload.len();
-    if publish.packet_id.is_some() {
-        remaining += 2;
-    }
-    if version.is_v5() {
-        let props = properties_len(&publish.properties);
-        remaining += varint_len(props) + props;
-    }
-    1 + varint_len(remaining) + remaining
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,16 +216,5 @@ mod tests {
         assert_eq!(v5.properties.subscription_identifiers, vec![1, 9]);
         let v3 = d.to_publish(ProtocolVersion::V311, None, false, now);
         assert!(v3.properties.is_empty());
-    }
-
-    #[test]
-    fn publish_wire_size_counts_header_topic_id_properties_and_payload() {
-        let mut p = publish("ab", b"hello", QoS::AtLeastOnce);
-        // 1 fixed header + 1 remaining length + (2+2) topic + 2 id + 5 payload = 13
-        assert_eq!(publish_wire_size(&p, ProtocolVersion::V311), 13);
-        // v5 adds a property length byte (empty properties)
-        assert_eq!(publish_wire_size(&p, ProtocolVersion::V5), 14);
-        p.properties.user_properties.push(("k".into(), "vv".into()));
-        assert_eq!(publish_wire_size(&p, ProtocolVersion::V5), 14 + 8);
     }
 }

@@ -19,11 +19,13 @@ use std::time::Instant;
 pub use connect::{connack_properties, SessionExpiry};
 pub use inflight::{InflightWindow, OutboundState, PubRecOutcome};
 pub use keepalive::KeepAlive;
-pub use message::{publish_wire_size, Delivery, Message};
+pub use message::{Delivery, Message};
 pub use topic_alias::{InboundAliases, OutboundAlias, OutboundAliases};
 
 use crate::config::Limits;
-use crate::protocol::{Ack, Connect, Packet, ProtocolVersion, Publish, QoS, ReasonCode};
+use crate::protocol::{
+    encoded_len, Ack, Connect, Packet, ProtocolVersion, Publish, QoS, ReasonCode,
+};
 
 /// A rule broken by the client: the connection ends with this reason (v5 DISCONNECT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +208,7 @@ impl Session {
                 OutboundState::Published(delivery) => {
                     let publish = delivery.to_publish(params.version, Some(id), true, now);
                     match Self::fit(&mut link, publish) {
-                        Some(publish) => out.push(Packet::Publish(publish)),
+                        Some(packet) => out.push(packet),
                         None => self.inflight.remove(id),
                     }
                 }
@@ -236,8 +238,15 @@ impl Session {
         Enqueued::Queued
     }
 
+    /// Whether `packet` is within the client's Maximum Packet Size [MQTT-3.1.2-24].
+    fn within_limit(link: &Link, packet: &Packet) -> bool {
+        link.params
+            .maximum_packet_size
+            .is_none_or(|max| encoded_len(packet, link.params.version) <= max as usize)
+    }
+
     /// Applies outbound topic aliases and the client's Maximum Packet Size; `None` = drop.
-    fn fit(link: &mut Link, mut publish: Publish) -> Option<Publish> {
+    fn fit(link: &mut Link, mut publish: Publish) -> Option<Packet> {
         let topic: std::sync::Arc<str> = publish.topic.as_str().into();
         let alias = if publish.topic.is_empty() {
             OutboundAlias::None
@@ -245,13 +254,12 @@ impl Session {
             link.outbound_aliases.choose(&topic)
         };
         OutboundAliases::apply(alias, &mut publish);
-        if let Some(max) = link.params.maximum_packet_size {
-            if publish_wire_size(&publish, link.params.version) > max as usize {
-                return None;
-            }
+        let packet = Packet::Publish(publish);
+        if !Self::within_limit(link, &packet) {
+            return None;
         }
         link.outbound_aliases.commit(&topic, alias);
-        Some(publish)
+        Some(packet)
     }
 
     /// Moves queued messages onto the wire while the client's window allows, in order.
@@ -277,31 +285,32 @@ impl Session {
             if delivery.qos == QoS::AtMostOnce {
                 let publish = delivery.to_publish(version, None, false, now);
                 match Self::fit(link, publish) {
-                    Some(p) => {
-                        out.push(Packet::Publish(p));
+                    Some(packet) => {
+                        out.push(packet);
                         stats.sent += 1;
                     }
                     None => stats.too_large += 1,
                 }
                 continue;
             }
-            let candidate = delivery.to_publish(version, Some(1), false, now);
-            if let Some(max) = link.params.maximum_packet_size {
-                // Check before taking a packet id: a message the client cannot accept is
-                // discarded as if sent [MQTT-3.1.2-25].
-                if publish_wire_size(&candidate, version) > max as usize {
-                    stats.too_large += 1;
-                    continue;
-                }
+            let candidate = Packet::Publish(delivery.to_publish(version, Some(1), false, now));
+            // Checked before taking a packet id: a message the client cannot accept is
+            // discarded as if sent [MQTT-3.1.2-25].
+            if !Self::within_limit(link, &candidate) {
+                stats.too_large += 1;
+                continue;
             }
+            let Packet::Publish(candidate) = candidate else {
+                continue;
+            };
             let Some(id) = self.inflight.insert(delivery) else {
                 break;
             };
             let mut publish = candidate;
             publish.packet_id = Some(id);
             match Self::fit(link, publish) {
-                Some(p) => {
-                    out.push(Packet::Publish(p));
+                Some(packet) => {
+                    out.push(packet);
                     stats.sent += 1;
                 }
                 None => {

@@ -1,0 +1,473 @@
+//! In-crate end-to-end tests: the broker started on 127.0.0.1:0, driven over real sockets with
+//! raw packets (through our codec) and with rumqttc, to prove the loop works.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::*;
+use crate::config::{Config, ListenerConfig, ListenerType};
+use crate::plugins::Hooks;
+use crate::protocol::*;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn config() -> Config {
+    let mut listeners = BTreeMap::new();
+    listeners.insert(
+        "default".to_owned(),
+        ListenerConfig::new(ListenerType::Tcp, "127.0.0.1:0".parse().unwrap()),
+    );
+    Config {
+        listeners,
+        ..Config::default()
+    }
+}
+
+async fn start(config: Config) -> (RunningBroker, std::net::SocketAddr) {
+    let running = Broker::start(config, Hooks::none()).await.unwrap();
+    let addr = running.local_addr("default").unwrap();
+    (running, addr)
+}
+
+/// A client speaking raw packets through the broker's own codec.
+struct Raw {
+    stream: TcpStream,
+    buf: BytesMut,
+    version: ProtocolVersion,
+}
+
+impl Raw {
+    async fn open(addr: std::net::SocketAddr, version: ProtocolVersion) -> Raw {
+        Raw {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+            version,
+        }
+    }
+
+    async fn connect(
+        addr: std::net::SocketAddr,
+        version: ProtocolVersion,
+        client_id: &str,
+        clean: bool,
+        f: impl FnOnce(&mut Connect),
+    ) -> (Raw, ConnAck) {
+        let mut raw = Raw::open(addr, version).await;
+        let mut connect = Connect {
+            protocol: version,
+            clean_start: clean,
+            keep_alive: 30,
+            properties: Properties::default(),
+            client_id: client_id.into(),
+            will: None,
+            username: None,
+            password: None,
+        };
+        f(&mut connect);
+        raw.send(Packet::Connect(Box::new(connect))).await;
+        match raw.recv().await {
+            Some(Packet::ConnAck(ack)) => (raw, ack),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
+    async fn send(&mut self, packet: Packet) {
+        let mut out = BytesMut::new();
+        encode(&packet, self.version, &mut out);
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// The next packet, or `None` when the broker closed the connection.
+    async fn recv(&mut self) -> Option<Packet> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(p) = client_decode(&mut self.buf, self.version) {
+                    return Some(p);
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .expect("timed out waiting for a packet")
+    }
+
+    async fn subscribe(&mut self, filter: &str, options: SubscriptionOptions) -> SubAck {
+        self.send(Packet::Subscribe(Subscribe {
+            packet_id: 1,
+            properties: Properties::default(),
+            filters: vec![(filter.into(), options)],
+        }))
+        .await;
+        match self.recv().await {
+            Some(Packet::SubAck(s)) => s,
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+
+    async fn publish(&mut self, topic: &str, payload: &'static [u8], qos: QoS, retain: bool) {
+        self.send(Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: topic.into(),
+            packet_id: (qos != QoS::AtMostOnce).then_some(10),
+            properties: Properties::default(),
+            payload: Bytes::from_static(payload),
+        }))
+        .await;
+    }
+
+    async fn expect_publish(&mut self) -> Publish {
+        match self.recv().await {
+            Some(Packet::Publish(p)) => p,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+}
+
+/// Decodes a packet sent by the broker, as a client does.
+fn client_decode(buf: &mut BytesMut, version: ProtocolVersion) -> Option<Packet> {
+    codec::decode_from_server(buf, version, 16 * 1024 * 1024)
+        .expect("broker sent a malformed packet")
+}
+
+fn sub(qos: QoS) -> SubscriptionOptions {
+    SubscriptionOptions::qos(qos)
+}
+
+#[tokio::test]
+async fn publish_qos0_1_2_reaches_subscriber_v311_and_v5() {
+    let (broker, addr) = start(config()).await;
+    for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
+        let (mut s, ack) = Raw::connect(addr, version, "sub", true, |_| {}).await;
+        assert_eq!(ack.reason, ReasonCode::SUCCESS);
+        let granted = s.subscribe("a/+", sub(QoS::ExactlyOnce)).await;
+        assert_eq!(granted.reasons, vec![ReasonCode::GRANTED_QOS_2]);
+        let (mut p, _) = Raw::connect(addr, version, "pub", true, |_| {}).await;
+
+        p.publish("a/0", b"zero", QoS::AtMostOnce, false).await;
+        let got = s.expect_publish().await;
+        assert_eq!(
+            (got.topic.as_str(), &got.payload[..]),
+            ("a/0", &b"zero"[..])
+        );
+
+        p.publish("a/1", b"one", QoS::AtLeastOnce, false).await;
+        assert!(matches!(p.recv().await, Some(Packet::PubAck(a)) if a.packet_id == 10));
+        let got = s.expect_publish().await;
+        assert_eq!(got.qos, QoS::AtLeastOnce);
+        s.send(Packet::PubAck(Ack::new(got.packet_id.unwrap())))
+            .await;
+
+        p.publish("a/2", b"two", QoS::ExactlyOnce, false).await;
+        assert!(matches!(p.recv().await, Some(Packet::PubRec(a)) if a.packet_id == 10));
+        p.send(Packet::PubRel(Ack::new(10))).await;
+        assert!(matches!(p.recv().await, Some(Packet::PubComp(a)) if a.packet_id == 10));
+        let got = s.expect_publish().await;
+        assert_eq!(got.qos, QoS::ExactlyOnce);
+        let id = got.packet_id.unwrap();
+        s.send(Packet::PubRec(Ack::new(id))).await;
+        assert_eq!(s.recv().await, Some(Packet::PubRel(Ack::new(id))));
+        s.send(Packet::PubComp(Ack::new(id))).await;
+
+        s.send(Packet::Unsubscribe(Unsubscribe {
+            packet_id: 2,
+            properties: Properties::default(),
+            filters: vec!["a/+".into()],
+        }))
+        .await;
+        assert!(matches!(s.recv().await, Some(Packet::UnsubAck(_))));
+        s.send(Packet::PingReq).await;
+        assert_eq!(s.recv().await, Some(Packet::PingResp));
+        p.send(Packet::Disconnect(Disconnect {
+            reason: ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        }))
+        .await;
+        assert_eq!(p.recv().await, None);
+        s.send(Packet::Disconnect(Disconnect {
+            reason: ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        }))
+        .await;
+        assert_eq!(s.recv().await, None);
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn qos2_duplicate_publish_is_not_redelivered_mqtt_4_3_3_9() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V5, "s", true, |_| {}).await;
+    s.subscribe("t", sub(QoS::AtMostOnce)).await;
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V5, "p", true, |_| {}).await;
+    p.publish("t", b"once", QoS::ExactlyOnce, false).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubRec(_))));
+    p.publish("t", b"once", QoS::ExactlyOnce, false).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubRec(_))));
+    p.send(Packet::PubRel(Ack::new(10))).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubComp(_))));
+    p.publish("t", b"after", QoS::AtMostOnce, false).await;
+    assert_eq!(&s.expect_publish().await.payload[..], b"once");
+    assert_eq!(&s.expect_publish().await.payload[..], b"after");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn first_packet_not_connect_closes_the_connection_mqtt_3_1_0_1() {
+    let (broker, addr) = start(config()).await;
+    let mut raw = Raw::open(addr, ProtocolVersion::V311).await;
+    raw.send(Packet::PingReq).await;
+    assert_eq!(raw.recv().await, None);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn second_connect_is_a_protocol_error_mqtt_3_1_0_2() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "twice", true, |_| {}).await;
+    c.send(Packet::Connect(Box::new(Connect {
+        protocol: ProtocolVersion::V5,
+        clean_start: true,
+        keep_alive: 0,
+        properties: Properties::default(),
+        client_id: "twice".into(),
+        will: None,
+        username: None,
+        password: None,
+    })))
+    .await;
+    match c.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PROTOCOL_ERROR),
+        other => panic!("expected DISCONNECT, got {other:?}"),
+    }
+    assert_eq!(c.recv().await, None);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn retained_message_is_delivered_on_subscribe_with_retain_set_mqtt_3_3_1_6() {
+    let (broker, addr) = start(config()).await;
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V311, "p", true, |_| {}).await;
+    p.publish("r/1", b"kept", QoS::AtLeastOnce, true).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubAck(_))));
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V311, "s", true, |_| {}).await;
+    s.subscribe("r/#", sub(QoS::AtMostOnce)).await;
+    let got = s.expect_publish().await;
+    assert!(got.retain);
+    assert_eq!(&got.payload[..], b"kept");
+    // an empty retained payload clears it [MQTT-3.3.1-10]
+    p.publish("r/1", b"", QoS::AtLeastOnce, true).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubAck(_))));
+    let live = s.expect_publish().await;
+    assert!(!live.retain);
+    assert_eq!(broker.broker.retained_count(), 0);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn empty_client_id_gets_an_assigned_identifier_mqtt_3_2_2_16() {
+    let (broker, addr) = start(config()).await;
+    let (_c, ack) = Raw::connect(addr, ProtocolVersion::V5, "", true, |_| {}).await;
+    assert_eq!(ack.reason, ReasonCode::SUCCESS);
+    assert!(ack.properties.assigned_client_identifier.is_some());
+    assert_eq!(ack.properties.shared_subscription_available, Some(1));
+    let (_c, ack) = Raw::connect(addr, ProtocolVersion::V311, "", false, |_| {}).await;
+    assert_eq!(ack.reason, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_takeover_closes_the_old_connection_with_0x8e_mqtt_3_1_4_3() {
+    let (broker, addr) = start(config()).await;
+    let (mut old, _) = Raw::connect(addr, ProtocolVersion::V5, "same", true, |_| {}).await;
+    let (_new, ack) = Raw::connect(addr, ProtocolVersion::V5, "same", false, |_| {}).await;
+    assert_eq!(ack.reason, ReasonCode::SUCCESS);
+    match old.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::SESSION_TAKEN_OVER),
+        other => panic!("expected DISCONNECT 0x8E, got {other:?}"),
+    }
+    assert_eq!(old.recv().await, None);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn persistent_session_gets_queued_messages_on_reconnect_mqtt_3_1_2_5() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, ack) = Raw::connect(addr, ProtocolVersion::V311, "keep", false, |_| {}).await;
+    assert!(!ack.session_present);
+    s.subscribe("q", sub(QoS::AtLeastOnce)).await;
+    drop(s);
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V311, "p", true, |_| {}).await;
+    // wait until the broker saw the subscriber go
+    for _ in 0..50 {
+        if broker.broker.stats().snapshot().clients_disconnected == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    p.publish("q", b"while away", QoS::AtLeastOnce, false).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubAck(_))));
+    p.publish("q", b"qos0 dropped", QoS::AtMostOnce, false)
+        .await;
+    p.send(Packet::PingReq).await;
+    assert_eq!(p.recv().await, Some(Packet::PingResp));
+    let (mut s, ack) = Raw::connect(addr, ProtocolVersion::V311, "keep", false, |_| {}).await;
+    assert!(ack.session_present);
+    let got = s.expect_publish().await;
+    assert_eq!(&got.payload[..], b"while away");
+    assert_eq!(got.qos, QoS::AtLeastOnce);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn will_is_published_on_abnormal_close_not_on_disconnect_mqtt_3_1_2_8() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V311, "watcher", true, |_| {}).await;
+    s.subscribe("wills/#", sub(QoS::AtMostOnce)).await;
+    let will = |topic: &str| Will {
+        topic: topic.into(),
+        payload: Bytes::from_static(b"gone"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    };
+    let (clean, _) = Raw::connect(addr, ProtocolVersion::V311, "clean", true, |c| {
+        c.will = Some(will("wills/clean"))
+    })
+    .await;
+    let (mut polite, _) = Raw::connect(addr, ProtocolVersion::V311, "polite", true, |c| {
+        c.will = Some(will("wills/polite"))
+    })
+    .await;
+    polite
+        .send(Packet::Disconnect(Disconnect {
+            reason: ReasonCode::SUCCESS,
+            properties: Properties::default(),
+        }))
+        .await;
+    assert_eq!(polite.recv().await, None);
+    drop(clean);
+    let got = s.expect_publish().await;
+    assert_eq!(got.topic, "wills/clean");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn keep_alive_timeout_closes_silent_client_mqtt_3_1_2_24() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "quiet", true, |c| {
+        c.keep_alive = 1
+    })
+    .await;
+    let started = std::time::Instant::now();
+    match c.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::KEEP_ALIVE_TIMEOUT),
+        other => panic!("expected DISCONNECT 0x8D, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_sends_v5_clients_disconnect_0x8b() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "c", true, |_| {}).await;
+    broker.shutdown().await;
+    match c.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::SERVER_SHUTTING_DOWN),
+        other => panic!("expected DISCONNECT 0x8B, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rumqttc_v311_client_publishes_and_receives() {
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions};
+    let (broker, addr) = start(config()).await;
+    let mut options = MqttOptions::new("rumqttc-311", addr.ip().to_string(), addr.port());
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(options, 10);
+    client
+        .subscribe("hello/#", rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, async {
+        let mut published = false;
+        loop {
+            match events.poll().await.unwrap() {
+                Event::Incoming(Incoming::SubAck(_)) if !published => {
+                    published = true;
+                    client
+                        .publish("hello/world", rumqttc::QoS::AtLeastOnce, false, "hi")
+                        .await
+                        .unwrap();
+                }
+                Event::Incoming(Incoming::Publish(p)) => return p,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.topic, "hello/world");
+    assert_eq!(&got.payload[..], b"hi");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn rumqttc_v5_client_publishes_and_receives_with_user_properties() {
+    use rumqttc::v5::mqttbytes::v5::{Packet as V5Packet, PublishProperties};
+    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+    let (broker, addr) = start(config()).await;
+    let mut options = MqttOptions::new("rumqttc-5", addr.ip().to_string(), addr.port());
+    options.set_keep_alive(Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(options, 10);
+    client
+        .subscribe("v5/#", rumqttc::v5::mqttbytes::QoS::ExactlyOnce)
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, async {
+        let mut published = false;
+        loop {
+            match events.poll().await.unwrap() {
+                Event::Incoming(V5Packet::SubAck(_)) if !published => {
+                    published = true;
+                    let props = PublishProperties {
+                        user_properties: vec![("k".into(), "v".into())],
+                        response_topic: Some("v5/reply".into()),
+                        ..Default::default()
+                    };
+                    client
+                        .publish_with_properties(
+                            "v5/x",
+                            rumqttc::v5::mqttbytes::QoS::ExactlyOnce,
+                            false,
+                            "payload",
+                            props,
+                        )
+                        .await
+                        .unwrap();
+                }
+                Event::Incoming(V5Packet::Publish(p)) => return p,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(&got.topic[..], b"v5/x");
+    let props = got.properties.unwrap();
+    assert_eq!(
+        props.user_properties,
+        vec![("k".to_owned(), "v".to_owned())]
+    );
+    assert_eq!(props.response_topic.as_deref(), Some("v5/reply"));
+    broker.shutdown().await;
+}
