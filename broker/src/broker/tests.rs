@@ -471,3 +471,359 @@ async fn rumqttc_v5_client_publishes_and_receives_with_user_properties() {
     assert_eq!(props.response_topic.as_deref(), Some("v5/reply"));
     broker.shutdown().await;
 }
+
+fn v5_will(topic: &str, delay: Option<u32>) -> Will {
+    Will {
+        topic: topic.into(),
+        payload: Bytes::from_static(b"bye"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties {
+            will_delay_interval: delay,
+            ..Properties::default()
+        },
+    }
+}
+
+fn disconnect(reason: ReasonCode) -> Packet {
+    Packet::Disconnect(Disconnect {
+        reason,
+        properties: Properties::default(),
+    })
+}
+
+#[tokio::test]
+async fn disconnect_with_will_message_0x04_publishes_the_will() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V5, "w", true, |_| {}).await;
+    s.subscribe("will/#", sub(QoS::AtMostOnce)).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "c", true, |c| {
+        c.will = Some(v5_will("will/c", None))
+    })
+    .await;
+    c.send(disconnect(ReasonCode::DISCONNECT_WITH_WILL)).await;
+    assert_eq!(s.expect_publish().await.topic, "will/c");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn will_delay_postpones_the_will_and_reconnect_cancels_it_mqtt_3_1_3_9() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V5, "w", true, |_| {}).await;
+    s.subscribe("will/#", sub(QoS::AtMostOnce)).await;
+    let expiry = |c: &mut Connect| c.properties.session_expiry_interval = Some(60);
+    // delayed, then published
+    let (c, _) = Raw::connect(addr, ProtocolVersion::V5, "late", false, |c| {
+        expiry(c);
+        c.will = Some(v5_will("will/late", Some(1)));
+    })
+    .await;
+    let dropped_at = std::time::Instant::now();
+    drop(c);
+    assert_eq!(s.expect_publish().await.topic, "will/late");
+    assert!(dropped_at.elapsed() >= Duration::from_millis(900));
+    // delayed, then cancelled by a reconnect
+    let (c, _) = Raw::connect(addr, ProtocolVersion::V5, "back", false, |c| {
+        expiry(c);
+        c.will = Some(v5_will("will/back", Some(1)));
+    })
+    .await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_again, ack) = Raw::connect(addr, ProtocolVersion::V5, "back", false, expiry).await;
+    assert!(ack.session_present);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    s.publish("will/marker", b"m", QoS::AtMostOnce, false).await;
+    assert_eq!(s.expect_publish().await.topic, "will/marker");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_expires_after_its_expiry_interval_mqtt_3_1_2_23() {
+    let (broker, addr) = start(config()).await;
+    let short = |c: &mut Connect| c.properties.session_expiry_interval = Some(1);
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "exp", true, short).await;
+    c.subscribe("x", sub(QoS::AtLeastOnce)).await;
+    c.send(disconnect(ReasonCode::SUCCESS)).await;
+    assert_eq!(c.recv().await, None);
+    let (c, ack) = Raw::connect(addr, ProtocolVersion::V5, "exp", false, short).await;
+    assert!(ack.session_present);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (_c, ack) = Raw::connect(addr, ProtocolVersion::V5, "exp", false, short).await;
+    assert!(!ack.session_present);
+    assert_eq!(broker.broker.subscription_count(), 0);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn disconnect_setting_expiry_after_zero_is_a_protocol_error_mqtt_3_14_2_2() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "z", true, |_| {}).await;
+    c.send(Packet::Disconnect(Disconnect {
+        reason: ReasonCode::SUCCESS,
+        properties: Properties {
+            session_expiry_interval: Some(30),
+            ..Properties::default()
+        },
+    }))
+    .await;
+    match c.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PROTOCOL_ERROR),
+        other => panic!("expected DISCONNECT 0x82, got {other:?}"),
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn exceeding_receive_maximum_is_disconnect_0x93_mqtt_3_3_4_9() {
+    let mut cfg = config();
+    cfg.limits.receive_maximum = 1;
+    let (broker, addr) = start(cfg).await;
+    let (mut c, ack) = Raw::connect(addr, ProtocolVersion::V5, "rm", true, |_| {}).await;
+    assert_eq!(ack.properties.receive_maximum, Some(1));
+    for id in [1u16, 2] {
+        c.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::ExactlyOnce,
+            retain: false,
+            topic: "t".into(),
+            packet_id: Some(id),
+            properties: Properties::default(),
+            payload: Bytes::new(),
+        }))
+        .await;
+    }
+    assert!(matches!(c.recv().await, Some(Packet::PubRec(_))));
+    match c.recv().await {
+        Some(Packet::Disconnect(d)) => {
+            assert_eq!(d.reason, ReasonCode::RECEIVE_MAXIMUM_EXCEEDED)
+        }
+        other => panic!("expected DISCONNECT 0x93, got {other:?}"),
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn inbound_topic_alias_routes_by_the_aliased_topic_mqtt_3_3_2_12() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V5, "s", true, |_| {}).await;
+    s.subscribe("alias/t", sub(QoS::AtMostOnce)).await;
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V5, "p", true, |_| {}).await;
+    for (topic, body) in [("alias/t", &b"1"[..]), ("", &b"2"[..])] {
+        p.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: None,
+            properties: Properties {
+                topic_alias: Some(1),
+                ..Properties::default()
+            },
+            payload: Bytes::copy_from_slice(body),
+        }))
+        .await;
+    }
+    assert_eq!(&s.expect_publish().await.payload[..], b"1");
+    let second = s.expect_publish().await;
+    assert_eq!(
+        (second.topic.as_str(), &second.payload[..]),
+        ("alias/t", &b"2"[..])
+    );
+    // alias above our Topic Alias Maximum
+    p.send(Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "x".into(),
+        packet_id: None,
+        properties: Properties {
+            topic_alias: Some(1000),
+            ..Properties::default()
+        },
+        payload: Bytes::new(),
+    }))
+    .await;
+    match p.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::TOPIC_ALIAS_INVALID),
+        other => panic!("expected DISCONNECT 0x94, got {other:?}"),
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn listener_over_max_connections_refuses_with_quota_exceeded_or_server_unavailable() {
+    let mut cfg = config();
+    if let Some(l) = cfg.listeners.get_mut("default") {
+        l.max_connections = Some(1);
+    }
+    let (broker, addr) = start(cfg).await;
+    let (_first, ack) = Raw::connect(addr, ProtocolVersion::V5, "one", true, |_| {}).await;
+    assert_eq!(ack.reason, ReasonCode::SUCCESS);
+    let (_c, ack) = Raw::connect(addr, ProtocolVersion::V5, "two", true, |_| {}).await;
+    assert_eq!(ack.reason, ReasonCode::QUOTA_EXCEEDED);
+    let mut raw = Raw::open(addr, ProtocolVersion::V311).await;
+    // CONNECT 3.1.1, clean session, keep alive 60, client id "x"
+    raw.stream
+        .write_all(&[
+            0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 4, 2, 0, 60, 0, 1, b'x',
+        ])
+        .await
+        .unwrap();
+    let mut reply = [0u8; 4];
+    raw.stream.read_exact(&mut reply).await.unwrap();
+    assert_eq!(reply, [0x20, 2, 0, 3]);
+    assert_eq!(broker.broker.stats().snapshot().connections_refused, 2);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn anonymous_client_is_refused_when_not_allowed() {
+    let mut cfg = config();
+    cfg.auth.allow_anonymous = false;
+    let (broker, addr) = start(cfg).await;
+    let (_c, ack) = Raw::connect(addr, ProtocolVersion::V5, "anon", true, |_| {}).await;
+    assert_eq!(ack.reason, ReasonCode::NOT_AUTHORIZED);
+    let (_c, ack) = Raw::connect(addr, ProtocolVersion::V5, "named", true, |c| {
+        c.username = Some("alice".into())
+    })
+    .await;
+    assert_eq!(ack.reason, ReasonCode::SUCCESS);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn unsupported_protocol_level_gets_connack_return_code_1_mqtt_3_1_2_2() {
+    let (broker, addr) = start(config()).await;
+    let mut raw = Raw::open(addr, ProtocolVersion::V311).await;
+    raw.stream
+        .write_all(&[
+            0x10, 13, 0, 4, b'M', b'Q', b'T', b'T', 9, 2, 0, 60, 0, 1, b'x',
+        ])
+        .await
+        .unwrap();
+    let mut reply = [0u8; 4];
+    raw.stream.read_exact(&mut reply).await.unwrap();
+    assert_eq!(reply, [0x20, 2, 0, 1]);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn packet_above_maximum_packet_size_is_disconnect_0x95() {
+    let mut cfg = config();
+    cfg.limits.max_packet_size = 64;
+    let (broker, addr) = start(cfg).await;
+    let (mut c, ack) = Raw::connect(addr, ProtocolVersion::V5, "big", true, |_| {}).await;
+    assert_eq!(ack.properties.maximum_packet_size, Some(64));
+    c.send(Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: "t".into(),
+        packet_id: None,
+        properties: Properties::default(),
+        payload: Bytes::from(vec![0u8; 200]),
+    }))
+    .await;
+    match c.recv().await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PACKET_TOO_LARGE),
+        other => panic!("expected DISCONNECT 0x95, got {other:?}"),
+    }
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_local_subscription_does_not_receive_own_messages_mqtt_3_8_3_3() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "self", true, |_| {}).await;
+    let mut options = sub(QoS::AtMostOnce);
+    options.no_local = true;
+    c.subscribe("own", options).await;
+    c.subscribe("marker", sub(QoS::AtMostOnce)).await;
+    c.publish("own", b"mine", QoS::AtMostOnce, false).await;
+    c.publish("marker", b"m", QoS::AtMostOnce, false).await;
+    assert_eq!(c.expect_publish().await.topic, "marker");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn retain_handling_1_sends_retained_only_for_new_subscriptions_mqtt_3_3_1_10() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "rh", true, |_| {}).await;
+    c.publish("rh/t", b"kept", QoS::AtMostOnce, true).await;
+    let mut options = sub(QoS::AtMostOnce);
+    options.retain_handling = RetainHandling::SendIfNew;
+    c.subscribe("rh/#", options).await;
+    assert!(c.expect_publish().await.retain);
+    c.subscribe("rh/#", options).await;
+    let mut never = sub(QoS::AtMostOnce);
+    never.retain_handling = RetainHandling::DoNotSend;
+    c.subscribe("rh/t", never).await;
+    c.publish("rh/marker", b"m", QoS::AtMostOnce, false).await;
+    assert_eq!(c.expect_publish().await.topic, "rh/marker");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_keep_alive_is_announced_when_capped_mqtt_3_2_2_21() {
+    let mut cfg = config();
+    cfg.max_keepalive = Some(10);
+    let (broker, addr) = start(cfg).await;
+    let (_c, ack) =
+        Raw::connect(addr, ProtocolVersion::V5, "k", true, |c| c.keep_alive = 300).await;
+    assert_eq!(ack.properties.server_keep_alive, Some(10));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscription_identifier_is_sent_with_matching_publishes_mqtt_3_3_4_3() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "sid", true, |_| {}).await;
+    c.send(Packet::Subscribe(Subscribe {
+        packet_id: 3,
+        properties: Properties {
+            subscription_identifiers: vec![42],
+            ..Properties::default()
+        },
+        filters: vec![("sid/+".into(), sub(QoS::AtMostOnce))],
+    }))
+    .await;
+    assert!(matches!(c.recv().await, Some(Packet::SubAck(_))));
+    c.publish("sid/a", b"x", QoS::AtMostOnce, false).await;
+    assert_eq!(
+        c.expect_publish().await.properties.subscription_identifiers,
+        vec![42]
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn shared_subscription_delivers_each_message_to_one_member() {
+    let (broker, addr) = start(config()).await;
+    let (mut a, _) = Raw::connect(addr, ProtocolVersion::V5, "a", true, |_| {}).await;
+    let (mut b, _) = Raw::connect(addr, ProtocolVersion::V5, "b", true, |_| {}).await;
+    a.subscribe("$share/g/jobs", sub(QoS::AtMostOnce)).await;
+    b.subscribe("$share/g/jobs", sub(QoS::AtMostOnce)).await;
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V5, "p", true, |_| {}).await;
+    p.publish("jobs", b"1", QoS::AtMostOnce, false).await;
+    p.publish("jobs", b"2", QoS::AtMostOnce, false).await;
+    let first = a.expect_publish().await;
+    let second = b.expect_publish().await;
+    assert_ne!(first.payload, second.payload);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn publish_internal_reaches_subscribers_and_is_retained() {
+    let (broker, addr) = start(config()).await;
+    broker
+        .broker
+        .publish_internal("$SYS/broker/version", Bytes::from_static(b"x"), true);
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V311, "sys", true, |_| {}).await;
+    c.subscribe("$SYS/#", sub(QoS::AtMostOnce)).await;
+    let got = c.expect_publish().await;
+    assert_eq!(got.topic, "$SYS/broker/version");
+    assert!(got.retain);
+    broker.shutdown().await;
+}
