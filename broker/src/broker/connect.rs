@@ -253,9 +253,6 @@ impl Admission {
         if opened.resumed_offline {
             stats::sub(&shared.stats.clients_disconnected, 1);
         }
-        if let Some(filters) = opened.discarded_subscriptions {
-            broker.drop_subscriptions(opened.slot.client_id(), filters);
-        }
         if let Some(will) = opened.previous_will {
             // The old connection's will: its session ended (clean start) or its delay is 0,
             // so it goes now; otherwise the client came back in time [MQTT-3.1.3-9].
@@ -305,6 +302,7 @@ impl Admission {
                 slot,
                 connection,
                 keep_alive,
+                max_packet_size: connect.properties.maximum_packet_size,
                 kicked,
                 wake,
             },

@@ -16,7 +16,8 @@ use super::shared::Broker;
 use super::wire::Wire;
 use crate::plugins::ClientInfo;
 use crate::protocol::{
-    Ack, ConnAck, DecodeError, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
+    encoded_len, Ack, ConnAck, DecodeError, Disconnect, Packet, Properties, ProtocolVersion,
+    ReasonCode,
 };
 use crate::session::{InboundPublish, KeepAlive, Violation};
 use crate::transport::{Accepted, Incoming};
@@ -105,6 +106,8 @@ pub(crate) struct Client {
     pub slot: Arc<SessionSlot>,
     pub connection: u64,
     pub keep_alive: KeepAlive,
+    /// The client's Maximum Packet Size (v5).
+    pub max_packet_size: Option<u32>,
     pub kicked: oneshot::Receiver<()>,
     pub wake: Arc<Notify>,
     /// Packets produced and not yet encoded.
@@ -161,6 +164,7 @@ impl Client {
             slot: parts.slot,
             connection: parts.connection,
             keep_alive: parts.keep_alive,
+            max_packet_size: parts.max_packet_size,
             kicked: parts.kicked,
             wake: parts.wake,
             out: Vec::new(),
@@ -326,21 +330,35 @@ impl Client {
     /// Ends the connection: DISCONNECT to v5 clients when the broker closes, the session goes
     /// offline (or ends), the will is dealt with, and the disconnect is logged.
     async fn finish(mut self, close: Close) {
-        self.out.clear();
-        if self.version.is_v5() {
-            if let Some(reason) = close.disconnect_reason() {
-                let properties = match &close {
-                    Close::Protocol { message, .. } => Properties {
-                        reason_string: Some(message.clone()),
-                        ..Properties::default()
-                    },
-                    _ => Properties::default(),
-                };
-                self.wire.queue(
-                    &Packet::Disconnect(Disconnect { reason, properties }),
-                    self.version,
-                );
+        if close != Close::TakenOver {
+            // Answers produced before the end (e.g. PUBACKs in the same batch) still go out.
+            for packet in self.out.drain(..) {
+                self.wire.queue(&packet, self.version);
             }
+        }
+        if let Some(reason) = close.disconnect_reason().filter(|_| self.version.is_v5()) {
+            let reason_string = match &close {
+                Close::Protocol { message, .. } => Some(message.clone()),
+                _ => None,
+            };
+            let mut packet = Packet::Disconnect(Disconnect {
+                reason,
+                properties: Properties {
+                    reason_string,
+                    ..Properties::default()
+                },
+            });
+            let too_large = self
+                .max_packet_size
+                .is_some_and(|max| encoded_len(&packet, self.version) > max as usize);
+            if too_large {
+                // The reason string is optional: left out if the client could not take it.
+                packet = Packet::Disconnect(Disconnect {
+                    reason,
+                    properties: Properties::default(),
+                });
+            }
+            self.wire.queue(&packet, self.version);
         }
         self.wire.close().await;
         let broker = self.broker.clone();
@@ -365,6 +383,7 @@ pub(crate) struct ClientParts {
     pub slot: Arc<SessionSlot>,
     pub connection: u64,
     pub keep_alive: KeepAlive,
+    pub max_packet_size: Option<u32>,
     pub kicked: oneshot::Receiver<()>,
     pub wake: Arc<Notify>,
 }

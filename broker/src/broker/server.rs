@@ -20,6 +20,9 @@ use crate::transport::Listener;
 /// How long shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How often expired retained messages are swept out.
+const RETAINED_SWEEP: Duration = Duration::from_secs(60);
+
 /// A started broker: its shared state, its listeners and the tasks serving them.
 pub struct RunningBroker {
     pub broker: Broker,
@@ -64,6 +67,7 @@ impl Broker {
                 ))
             })
             .collect();
+        tokio::spawn(sweep_expired_retained(broker.clone()));
         info!("WaspMQ {} started", Broker::version());
         Ok(RunningBroker {
             broker,
@@ -90,6 +94,25 @@ async fn accept_loop(broker: Broker, listener: Arc<Listener>, done: mpsc::Sender
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+        }
+    }
+}
+
+/// Drops retained messages whose Message Expiry Interval has passed, once a minute, so they
+/// stop counting (they are already never delivered once expired).
+async fn sweep_expired_retained(broker: Broker) {
+    let mut shutdown = broker.shutdown_signal();
+    let mut tick = tokio::time::interval(RETAINED_SWEEP);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {
+                let now = std::time::Instant::now();
+                broker
+                    .shared
+                    .retained
+                    .retain_where(|_, message| !message.is_expired(now));
+            }
         }
     }
 }

@@ -4,7 +4,9 @@
 //! A slot holds one client's [`Session`] behind its own short mutex, plus who owns it: the
 //! connection currently attached (identified by a connection number, with a channel to kick it
 //! out on takeover and the `Notify` that wakes it when a message is queued). Lock order is
-//! always shard, then slot; neither is ever held across an `.await`.
+//! always shard, then slot, then the subscription tree's own lock; none is held across an
+//! `.await`. A session's filters leave the tree while its shard is locked, so a client that
+//! reconnects at once cannot subscribe before its old session's filters are gone.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -16,7 +18,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::plugins::ClientInfo;
 use crate::protocol::Will;
-use crate::routing::ClientKey;
+use crate::routing::{ClientKey, SubscriptionTree};
 use crate::session::{Delivery, Enqueued, Session, SessionExpiry, SessionLimits};
 
 const SHARDS: usize = 64;
@@ -167,8 +169,8 @@ pub struct Opened {
     /// caller publishes it if the session ended (clean start) or its delay is 0, else drops it
     /// because the client reconnected in time [MQTT-3.1.3-9].
     pub previous_will: Option<StoredWill>,
-    /// The filters of a previous session discarded by Clean Start, to remove from the tree.
-    pub discarded_subscriptions: Option<HashSet<String>>,
+    /// A previous session was discarded by Clean Start (its filters already left the tree).
+    pub discarded: bool,
 }
 
 /// What [`SessionRegistry::release`] found and did.
@@ -178,33 +180,35 @@ pub struct Released {
     pub generation: u64,
     pub expiry: SessionExpiry,
     pub will: Option<StoredWill>,
-    /// The session ended with the connection (expiry 0): these filters must leave the tree.
-    pub ended: Option<HashSet<String>>,
+    /// The session ended with the connection (expiry 0); its filters already left the tree.
+    pub ended: bool,
 }
 
 /// An expired session's leftovers.
 #[derive(Debug)]
 pub struct Expired {
-    pub subscriptions: HashSet<String>,
     pub will: Option<StoredWill>,
 }
 
 pub struct SessionRegistry {
     shards: Vec<RwLock<HashMap<ClientKey, Arc<SessionSlot>>>>,
     hasher: RandomState,
-}
-
-impl Default for SessionRegistry {
-    fn default() -> Self {
-        SessionRegistry::new()
-    }
+    tree: SubscriptionTree,
 }
 
 impl SessionRegistry {
-    pub fn new() -> SessionRegistry {
+    pub fn new(tree: SubscriptionTree) -> SessionRegistry {
         SessionRegistry {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
+            tree,
+        }
+    }
+
+    /// Removes an ending session's filters from the tree.
+    fn forget(&self, client_id: &ClientKey, filters: HashSet<String>) {
+        for filter in filters {
+            self.tree.unsubscribe(client_id, &filter);
         }
     }
 
@@ -254,7 +258,7 @@ impl SessionRegistry {
                         took_over: false,
                         resumed_offline: false,
                         previous_will: None,
-                        discarded_subscriptions: None,
+                        discarded: false,
                     };
                 }
             },
@@ -262,7 +266,7 @@ impl SessionRegistry {
             took_over: false,
             resumed_offline: false,
             previous_will: None,
-            discarded_subscriptions: None,
+            discarded: false,
         };
         let existing = opened.slot.clone();
         let mut state = existing.state.lock();
@@ -278,8 +282,10 @@ impl SessionRegistry {
         if clean_start {
             state.ended = true;
             state.session.detach();
-            opened.discarded_subscriptions = Some(std::mem::take(&mut state.subscriptions));
+            opened.discarded = true;
+            let filters = std::mem::take(&mut state.subscriptions);
             drop(state);
+            self.forget(&existing.client_id, filters);
             let key = existing.client_id.clone();
             let slot = Arc::new(SessionSlot::new(key.clone(), limits, expiry, owner));
             shard.insert(key, slot.clone());
@@ -304,7 +310,14 @@ impl SessionRegistry {
         state.generation += 1;
         state.session.detach();
         let will = state.will.take();
-        let ended = if state.expiry.secs == 0 {
+        let ended = state.expiry.secs == 0;
+        let released = Released {
+            generation: state.generation,
+            expiry: state.expiry,
+            will,
+            ended,
+        };
+        if ended {
             state.ended = true;
             if shard
                 .get(&slot.client_id)
@@ -312,16 +325,12 @@ impl SessionRegistry {
             {
                 shard.remove(&slot.client_id);
             }
-            Some(std::mem::take(&mut state.subscriptions))
-        } else {
-            None
-        };
-        Some(Released {
-            generation: state.generation,
-            expiry: state.expiry,
-            will,
-            ended,
-        })
+            let filters = std::mem::take(&mut state.subscriptions);
+            drop(state);
+            self.forget(&slot.client_id, filters);
+        }
+        drop(shard);
+        Some(released)
     }
 
     /// Ends an offline session whose expiry ran out, if no client came back since `generation`.
@@ -338,10 +347,12 @@ impl SessionRegistry {
         {
             shard.remove(&slot.client_id);
         }
-        Some(Expired {
-            subscriptions: std::mem::take(&mut state.subscriptions),
-            will: state.will.take(),
-        })
+        let filters = std::mem::take(&mut state.subscriptions);
+        let will = state.will.take();
+        drop(state);
+        self.forget(&slot.client_id, filters);
+        drop(shard);
+        Some(Expired { will })
     }
 }
 
@@ -389,7 +400,7 @@ mod tests {
 
     #[test]
     fn new_connection_with_same_client_id_takes_over_mqtt_3_1_4_3() {
-        let r = SessionRegistry::new();
+        let r = SessionRegistry::new(SubscriptionTree::new());
         let (first, mut kicked) = open(&r, "c", false, 1, 100);
         assert!(!first.session_present);
         let (second, _) = open(&r, "c", false, 2, 100);
@@ -405,40 +416,48 @@ mod tests {
 
     #[test]
     fn clean_start_discards_the_existing_session_mqtt_3_1_2_4() {
-        let r = SessionRegistry::new();
+        let r = SessionRegistry::new(SubscriptionTree::new());
         let (first, _) = open(&r, "c", false, 1, 100);
-        first
-            .slot
-            .lock_owned(1)
-            .unwrap()
-            .subscriptions
-            .insert("a/#".into());
+        let key: ClientKey = "c".into();
+        {
+            let mut state = first.slot.lock_owned(1).unwrap();
+            state.subscriptions.insert("a/#".into());
+            r.tree.subscribe(
+                &key,
+                "a/#",
+                crate::routing::Subscription {
+                    options: crate::protocol::SubscriptionOptions::qos(
+                        crate::protocol::QoS::AtMostOnce,
+                    ),
+                    identifier: None,
+                },
+            );
+        }
         r.release(&first.slot, 1).unwrap();
+        assert_eq!(r.tree.len(), 1);
         let (second, _) = open(&r, "c", true, 2, 100);
         assert!(!second.session_present);
         assert!(!Arc::ptr_eq(&first.slot, &second.slot));
-        assert_eq!(
-            second.discarded_subscriptions.unwrap(),
-            HashSet::from(["a/#".to_owned()])
-        );
+        assert!(second.discarded);
+        assert_eq!(r.tree.len(), 0);
         assert!(Arc::ptr_eq(&r.get("c").unwrap(), &second.slot));
     }
 
     #[test]
     fn session_with_expiry_zero_ends_with_the_connection_mqtt_3_1_2_10() {
-        let r = SessionRegistry::new();
+        let r = SessionRegistry::new(SubscriptionTree::new());
         let (first, _) = open(&r, "c", false, 1, 0);
         let released = r.release(&first.slot, 1).unwrap();
-        assert!(released.ended.is_some());
+        assert!(released.ended);
         assert!(r.get("c").is_none());
     }
 
     #[test]
     fn offline_session_expires_unless_the_client_came_back_mqtt_3_1_2_23() {
-        let r = SessionRegistry::new();
+        let r = SessionRegistry::new(SubscriptionTree::new());
         let (first, _) = open(&r, "c", false, 1, 10);
         let released = r.release(&first.slot, 1).unwrap();
-        assert!(released.ended.is_none());
+        assert!(!released.ended);
         // the client comes back: the old timer's generation is stale
         let (second, _) = open(&r, "c", false, 2, 10);
         assert!(r.expire(&second.slot, released.generation).is_none());
@@ -449,7 +468,7 @@ mod tests {
 
     #[test]
     fn reconnect_takes_the_parked_will_out_mqtt_3_1_3_9() {
-        let r = SessionRegistry::new();
+        let r = SessionRegistry::new(SubscriptionTree::new());
         let (first, _) = open(&r, "c", false, 1, 100);
         let released = r.release(&first.slot, 1).unwrap();
         let will = StoredWill {
@@ -476,7 +495,7 @@ mod tests {
 
     #[test]
     fn deliver_wakes_the_owning_connection() {
-        let r = SessionRegistry::new();
+        let r = SessionRegistry::new(SubscriptionTree::new());
         let wake = Arc::new(Notify::new());
         let (tx, _rx) = oneshot::channel();
         let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());

@@ -39,13 +39,14 @@ impl Broker {
     /// The shared state for `config`, with no listener bound yet (see [`Broker::start`]).
     pub fn new(config: Config, hooks: Hooks) -> Broker {
         let (shutdown, _) = watch::channel(false);
+        let tree = SubscriptionTree::new();
         Broker {
             shared: Arc::new(Shared {
                 limits: SessionLimits::from_config(&config.limits),
                 config,
-                tree: SubscriptionTree::new(),
+                sessions: SessionRegistry::new(tree.clone()),
+                tree,
                 retained: RetainedStore::new(),
-                sessions: SessionRegistry::new(),
                 hooks,
                 stats: Stats::default(),
                 started: Instant::now(),

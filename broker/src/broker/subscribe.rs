@@ -11,7 +11,7 @@ use crate::protocol::{
     Packet, Properties, ReasonCode, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 use crate::routing::Subscription;
-use crate::session::Delivery;
+use crate::session::{Delivery, Enqueued};
 
 impl Client {
     pub(crate) async fn subscribe(&mut self, subscribe: Subscribe) -> Result<(), Close> {
@@ -53,19 +53,23 @@ impl Client {
                 }
                 Decision::Allow | Decision::Defer => {}
             }
-            let existed = shared.tree.subscribe(
-                &key,
-                filter,
-                Subscription {
-                    options: *options,
-                    identifier,
-                },
-            );
-            self.slot
-                .lock_owned(self.connection)
-                .ok_or(Close::TakenOver)?
-                .subscriptions
-                .insert(filter.clone());
+            // Under the session's lock, so a takeover that discards this session cannot
+            // miss a filter added concurrently.
+            let existed = {
+                let mut state = self
+                    .slot
+                    .lock_owned(self.connection)
+                    .ok_or(Close::TakenOver)?;
+                state.subscriptions.insert(filter.clone());
+                shared.tree.subscribe(
+                    &key,
+                    filter,
+                    Subscription {
+                        options: *options,
+                        identifier,
+                    },
+                )
+            };
             reasons.push(ReasonCode(options.qos as u8));
             shared.hooks.subscribed(&self.info, filter, options.qos);
             let send_retained = !is_shared
@@ -98,7 +102,9 @@ impl Client {
                 .lock_owned(self.connection)
                 .ok_or(Close::TakenOver)?;
             for delivery in retained {
-                state.session.enqueue(delivery);
+                if state.session.enqueue(delivery) == Enqueued::DroppedQueueFull {
+                    super::stats::add(&shared.stats.publish_dropped, 1);
+                }
             }
         }
         Ok(())
@@ -109,12 +115,14 @@ impl Client {
         let key = self.slot.client_id().clone();
         let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
         for filter in &unsubscribe.filters {
-            let existed = shared.tree.unsubscribe(&key, filter);
-            self.slot
-                .lock_owned(self.connection)
-                .ok_or(Close::TakenOver)?
-                .subscriptions
-                .remove(filter);
+            let existed = {
+                let mut state = self
+                    .slot
+                    .lock_owned(self.connection)
+                    .ok_or(Close::TakenOver)?;
+                state.subscriptions.remove(filter);
+                shared.tree.unsubscribe(&key, filter)
+            };
             if existed {
                 shared.hooks.unsubscribed(&self.info, filter);
                 reasons.push(ReasonCode::SUCCESS);

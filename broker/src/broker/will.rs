@@ -3,7 +3,6 @@
 //! back first [MQTT-3.1.3-9] or the session ends first. An offline session ends when its
 //! expiry runs out; its subscriptions then leave the tree.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,46 +37,34 @@ impl Broker {
         self.publish_as(&stored.client, publish).await;
     }
 
-    /// Removes an ended session's filters from the subscription tree.
-    pub(crate) fn drop_subscriptions(&self, client_id: &Arc<str>, filters: HashSet<String>) {
-        for filter in filters {
-            self.shared.tree.unsubscribe(client_id, &filter);
-        }
-    }
-
     /// What happens to a session after its connection closed: its will (published now,
     /// delayed, or not at all) and, if it outlives the connection, its expiry.
     pub(crate) fn after_close(&self, slot: &Arc<SessionSlot>, released: Released, will: bool) {
-        let client_id = slot.client_id().clone();
         let will = released.will.filter(|_| will);
-        match released.ended {
-            Some(filters) => {
-                self.drop_subscriptions(&client_id, filters);
-                if let Some(w) = will {
-                    self.spawn_will(w);
-                }
+        if released.ended {
+            if let Some(w) = will {
+                self.spawn_will(w);
             }
-            None => {
-                stats::add(&self.shared.stats.clients_disconnected, 1);
-                if let Some(w) = will {
-                    let delay = w.delay();
-                    if delay == 0 {
-                        self.spawn_will(w);
-                    } else if slot.park_will(released.generation, w) {
-                        let broker = self.clone();
-                        let slot = slot.clone();
-                        let generation = released.generation;
-                        tokio::spawn(async move {
-                            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-                            if let Some(w) = slot.take_parked_will(generation) {
-                                broker.publish_will(w).await;
-                            }
-                        });
+            return;
+        }
+        stats::add(&self.shared.stats.clients_disconnected, 1);
+        if let Some(w) = will {
+            let delay = w.delay();
+            if delay == 0 {
+                self.spawn_will(w);
+            } else if slot.park_will(released.generation, w) {
+                let broker = self.clone();
+                let slot = slot.clone();
+                let generation = released.generation;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+                    if let Some(w) = slot.take_parked_will(generation) {
+                        broker.publish_will(w).await;
                     }
-                }
-                self.arm_expiry(slot, released.generation, released.expiry);
+                });
             }
         }
+        self.arm_expiry(slot, released.generation, released.expiry);
     }
 
     fn arm_expiry(&self, slot: &Arc<SessionSlot>, generation: u64, expiry: SessionExpiry) {
@@ -93,7 +80,6 @@ impl Broker {
                 let client_id = slot.client_id().clone();
                 info!("Session expired: {client_id}");
                 stats::sub(&broker.shared.stats.clients_disconnected, 1);
-                broker.drop_subscriptions(&client_id, expired.subscriptions);
                 if let Some(w) = expired.will {
                     broker.publish_will(w).await;
                 }
