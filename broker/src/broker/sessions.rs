@@ -444,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn session_with_expiry_zero_ends_with_the_connection_mqtt_3_1_2_10() {
+    fn session_with_expiry_zero_ends_with_the_connection() {
         let r = SessionRegistry::new(SubscriptionTree::new());
         let (first, _) = open(&r, "c", false, 1, 0);
         let released = r.release(&first.slot, 1).unwrap();

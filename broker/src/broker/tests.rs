@@ -576,7 +576,7 @@ async fn disconnect_setting_expiry_after_zero_is_a_protocol_error_mqtt_3_14_2_2(
 }
 
 #[tokio::test]
-async fn exceeding_receive_maximum_is_disconnect_0x93_mqtt_3_3_4_9() {
+async fn exceeding_receive_maximum_is_disconnect_0x93_mqtt_3_3_4_7() {
     let mut cfg = config();
     cfg.limits.receive_maximum = 1;
     let (broker, addr) = start(cfg).await;
@@ -825,5 +825,55 @@ async fn publish_internal_reaches_subscribers_and_is_retained() {
     let got = c.expect_publish().await;
     assert_eq!(got.topic, "$SYS/broker/version");
     assert!(got.retain);
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn unacknowledged_publish_is_redelivered_with_dup_on_resume_mqtt_4_4_0_1() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V311, "slow", false, |_| {}).await;
+    s.subscribe("redo", sub(QoS::AtLeastOnce)).await;
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V311, "p", true, |_| {}).await;
+    p.publish("redo", b"again", QoS::AtLeastOnce, false).await;
+    assert!(matches!(p.recv().await, Some(Packet::PubAck(_))));
+    let first = s.expect_publish().await;
+    assert!(!first.dup);
+    drop(s); // no PUBACK
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut s, ack) = Raw::connect(addr, ProtocolVersion::V311, "slow", false, |_| {}).await;
+    assert!(ack.session_present);
+    let again = s.expect_publish().await;
+    assert!(again.dup);
+    assert_eq!(again.packet_id, first.packet_id);
+    assert_eq!(&again.payload[..], b"again");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn takeover_without_clean_start_keeps_subscriptions_mqtt_3_1_2_5() {
+    let (broker, addr) = start(config()).await;
+    let keep = |c: &mut Connect| c.properties.session_expiry_interval = Some(60);
+    let (mut old, _) = Raw::connect(addr, ProtocolVersion::V5, "move", true, keep).await;
+    old.subscribe("mv", sub(QoS::AtLeastOnce)).await;
+    let (mut new, ack) = Raw::connect(addr, ProtocolVersion::V5, "move", false, keep).await;
+    assert!(ack.session_present);
+    assert!(matches!(old.recv().await, Some(Packet::Disconnect(_))));
+    new.publish("mv", b"still here", QoS::AtMostOnce, false)
+        .await;
+    assert_eq!(&new.expect_publish().await.payload[..], b"still here");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn clients_cannot_publish_to_sys_topics() {
+    let (broker, addr) = start(config()).await;
+    let (mut c, _) = Raw::connect(addr, ProtocolVersion::V5, "c", true, |_| {}).await;
+    c.subscribe("$SYS/#", sub(QoS::AtMostOnce)).await;
+    c.publish("$SYS/broker/fake", b"x", QoS::AtLeastOnce, false)
+        .await;
+    match c.recv().await {
+        Some(Packet::PubAck(a)) => assert_eq!(a.reason, ReasonCode::NOT_AUTHORIZED),
+        other => panic!("expected PUBACK 0x87, got {other:?}"),
+    }
     broker.shutdown().await;
 }

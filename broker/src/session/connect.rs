@@ -111,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn v5_absent_session_expiry_means_zero_mqtt_3_1_2_11() {
+    fn v5_absent_session_expiry_means_the_session_ends_with_the_connection() {
         let e = SessionExpiry::from_connect(&connect(ProtocolVersion::V5, false, None), 60);
         assert_eq!(e.secs, 0);
         let e = SessionExpiry::from_connect(&connect(ProtocolVersion::V5, false, Some(30)), 60);
@@ -168,7 +168,7 @@ mod tests {
     }
 
     #[test]
-    fn connack_properties_tell_the_truth_mqtt_3_2_2_3() {
+    fn connack_properties_tell_the_truth() {
         let limits = SessionLimits {
             max_inflight: 10,
             max_queued_messages: 10,

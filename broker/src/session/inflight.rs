@@ -64,7 +64,7 @@ impl InflightWindow {
     }
 
     /// A packet identifier not used by any unacknowledged outbound exchange
-    /// [MQTT-2.2.1-3]; `None` only when all 65,535 are in use.
+    /// [MQTT-2.2.1-4]; `None` only when all 65,535 are in use.
     fn allocate_id(&mut self) -> Option<u16> {
         for _ in 0..u16::MAX {
             let id = self.next_id;
@@ -193,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn packet_ids_are_unique_among_unacknowledged_exchanges_mqtt_2_2_1_3() {
+    fn packet_ids_are_unique_among_unacknowledged_exchanges_mqtt_2_2_1_4() {
         let mut w = InflightWindow::new();
         let a = w.insert(delivery(QoS::AtLeastOnce)).unwrap();
         let b = w.insert(delivery(QoS::AtLeastOnce)).unwrap();
@@ -244,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn qos2_pubrec_with_error_ends_the_exchange_mqtt_4_3_3_4() {
+    fn qos2_pubrec_with_error_ends_the_exchange() {
         let mut w = InflightWindow::new();
         let id = w.insert(delivery(QoS::ExactlyOnce)).unwrap();
         assert_eq!(

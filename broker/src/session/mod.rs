@@ -411,7 +411,7 @@ impl Session {
     }
 
     /// PUBREL from the client: the QoS 2 exchange ends with PUBCOMP; the packet id is free
-    /// again, so a later PUBLISH with it is a new message [MQTT-4.3.3-10].
+    /// again, so a later PUBLISH with it is a new message [MQTT-4.3.3-11].
     pub fn on_pubrel(&mut self, ack: &Ack) -> Packet {
         let reason = if self.awaiting_pubrel.remove(&ack.packet_id) {
             ReasonCode::SUCCESS

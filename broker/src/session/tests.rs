@@ -113,7 +113,7 @@ fn queued_messages_are_sent_on_reconnect_mqtt_3_1_2_5() {
 }
 
 #[test]
-fn outbound_window_is_bounded_by_client_receive_maximum_mqtt_3_3_4_7() {
+fn outbound_window_is_bounded_by_client_receive_maximum_mqtt_3_3_4_9() {
     let mut s = Session::new(SessionLimits {
         max_queued_messages: 100,
         ..limits()
@@ -301,7 +301,7 @@ fn packets_above_client_maximum_packet_size_are_discarded_mqtt_3_1_2_25() {
 }
 
 #[test]
-fn outbound_topic_alias_replaces_repeated_topic_mqtt_3_3_2_12() {
+fn outbound_topic_alias_replaces_repeated_topic_mqtt_3_3_2_11() {
     let mut s = Session::new(limits());
     let now = Instant::now();
     let mut out = Vec::new();
@@ -342,7 +342,7 @@ fn qos2_duplicate_publish_is_not_routed_again_mqtt_4_3_3_9() {
         Ok(InboundPublish::Duplicate { packet_id: 7 })
     );
     assert_eq!(s.on_pubrel(&Ack::new(7)), Packet::PubComp(Ack::new(7)));
-    // After PUBREL the id is free: the same id is a new message [MQTT-4.3.3-10].
+    // After PUBREL the id is free: the same id is a new message [MQTT-4.3.3-11].
     assert!(matches!(s.receive_publish(p), Ok(InboundPublish::Route(_))));
 }
 
@@ -376,7 +376,7 @@ fn pubrel_for_unknown_id_gets_packet_identifier_not_found_in_v5() {
 }
 
 #[test]
-fn exceeding_our_receive_maximum_is_disconnect_0x93_mqtt_3_3_4_9() {
+fn exceeding_our_receive_maximum_is_disconnect_0x93_mqtt_3_3_4_7() {
     let mut s = online(ProtocolVersion::V5);
     for id in 1..=2 {
         s.receive_publish(inbound("t", QoS::ExactlyOnce, Some(id)))
@@ -394,7 +394,7 @@ fn exceeding_our_receive_maximum_is_disconnect_0x93_mqtt_3_3_4_9() {
 }
 
 #[test]
-fn refused_qos2_publish_does_not_hold_its_packet_id_mqtt_4_3_3_4() {
+fn refused_qos2_publish_does_not_hold_its_packet_id() {
     let mut s = online(ProtocolVersion::V5);
     s.receive_publish(inbound("t", QoS::ExactlyOnce, Some(1)))
         .unwrap();

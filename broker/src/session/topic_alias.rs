@@ -176,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_topic_alias_with_empty_topic_is_a_protocol_error_mqtt_3_3_4_11() {
+    fn unknown_topic_alias_with_empty_topic_is_a_protocol_error() {
         let mut a = InboundAliases::new(4);
         let err = a.resolve(&mut publish("", Some(3))).unwrap_err();
         assert_eq!(err.reason, ReasonCode::PROTOCOL_ERROR);
@@ -185,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn outbound_aliases_stay_within_client_maximum_mqtt_3_3_2_10() {
+    fn outbound_aliases_stay_within_client_maximum_mqtt_3_3_2_11() {
         let mut a = OutboundAliases::new(1);
         let t1: Arc<str> = "one".into();
         let t2: Arc<str> = "two".into();
