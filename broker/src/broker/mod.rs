@@ -10,6 +10,16 @@
 //! - `sessions`: the sharded registry of sessions and each session's slot.
 //! - `will`: wills, will delay and session expiry.
 //! - `stats`: the counters `$SYS` reports.
+//!
+//! The flow of a PUBLISH: the connection task reads bytes into its buffer and decodes every
+//! whole packet; the session engine (`session::Session::receive_publish`, under the session's
+//! short lock) resolves the topic alias, enforces Receive Maximum and spots QoS 2 duplicates;
+//! then, with no lock held, `Hooks::authorize_publish` and the message hooks run, the retained
+//! store is updated, and `SubscriptionTree::route` lists the matching clients. For each, the
+//! sharded registry yields its slot and one `Arc<Message>` is pushed into its queue under that
+//! slot's lock, waking its connection. The publisher gets its PUBACK / PUBREC; each
+//! subscriber's task pulls what its inflight window allows (`Session::poll_transmit`), encodes
+//! the batch into one buffer and writes it with one write and one flush.
 
 mod connect;
 mod connection;

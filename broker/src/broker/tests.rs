@@ -877,3 +877,92 @@ async fn clients_cannot_publish_to_sys_topics() {
     }
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn connection_without_connect_is_closed_after_the_connect_timeout() {
+    let mut cfg = config();
+    cfg.limits.connect_timeout_secs = 1;
+    let (broker, addr) = start(cfg).await;
+    let mut raw = Raw::open(addr, ProtocolVersion::V311).await;
+    let started = std::time::Instant::now();
+    assert_eq!(raw.recv().await, None);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn will_properties_are_passed_through_mqtt_3_1_3_10() {
+    let (broker, addr) = start(config()).await;
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V5, "s", true, |_| {}).await;
+    s.subscribe("will/#", sub(QoS::AtMostOnce)).await;
+    let mut will = v5_will("will/props", None);
+    will.properties.content_type = Some("text/plain".into());
+    will.properties.user_properties = vec![("why".into(), "crash".into())];
+    will.properties.response_topic = Some("will/reply".into());
+    let (c, _) = Raw::connect(addr, ProtocolVersion::V5, "c", true, |c| {
+        c.will = Some(will)
+    })
+    .await;
+    drop(c);
+    let got = s.expect_publish().await;
+    assert_eq!(got.properties.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(
+        got.properties.user_properties,
+        vec![("why".to_owned(), "crash".to_owned())]
+    );
+    assert_eq!(got.properties.response_topic.as_deref(), Some("will/reply"));
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_message_is_not_delivered_to_a_returning_session_mqtt_3_3_2_5() {
+    let (broker, addr) = start(config()).await;
+    let keep = |c: &mut Connect| c.properties.session_expiry_interval = Some(60);
+    let (mut s, _) = Raw::connect(addr, ProtocolVersion::V5, "away", true, keep).await;
+    s.subscribe("exp/#", sub(QoS::AtLeastOnce)).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut p, _) = Raw::connect(addr, ProtocolVersion::V5, "p", true, |_| {}).await;
+    for (topic, expiry) in [("exp/short", 1), ("exp/long", 100)] {
+        p.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: Some(1),
+            properties: Properties {
+                message_expiry_interval: Some(expiry),
+                ..Properties::default()
+            },
+            payload: Bytes::from_static(b"x"),
+        }))
+        .await;
+        assert!(matches!(p.recv().await, Some(Packet::PubAck(_))));
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (mut s, ack) = Raw::connect(addr, ProtocolVersion::V5, "away", false, keep).await;
+    assert!(ack.session_present);
+    let got = s.expect_publish().await;
+    assert_eq!(got.topic, "exp/long");
+    let left = got.properties.message_expiry_interval.unwrap();
+    assert!((98..=99).contains(&left), "expiry left {left}");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn mqtt_3_1_client_connects_with_mqisdp() {
+    let (broker, addr) = start(config()).await;
+    let mut raw = Raw::open(addr, ProtocolVersion::V31).await;
+    // CONNECT "MQIsdp" level 3, clean session, keep alive 60, client id "old"
+    raw.stream
+        .write_all(&[
+            0x10, 17, 0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, 2, 0, 60, 0, 3, b'o', b'l', b'd',
+        ])
+        .await
+        .unwrap();
+    match raw.recv().await {
+        Some(Packet::ConnAck(ack)) => assert_eq!(ack.reason, ReasonCode::SUCCESS),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+    broker.shutdown().await;
+}
