@@ -13,13 +13,15 @@ use std::time::Instant;
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, info};
 
-use super::connection::{refusal, Client, ClientParts};
+use super::connection::Client;
 use super::sessions::StoredWill;
 use super::shared::Broker;
 use super::stats;
 use super::wire::Wire;
 use crate::plugins::{ClientInfo, Decision};
-use crate::protocol::{ConnAck, Connect, DecodeError, Packet, ProtocolVersion, ReasonCode};
+use crate::protocol::{
+    ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 use crate::session::{connack_properties, KeepAlive, LinkParams, SessionExpiry};
 
 /// What the transport told us about a connection that has not sent CONNECT yet.
@@ -38,6 +40,15 @@ fn assign_client_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let random = RandomState::new().hash_one(n);
     format!("waspmq-{random:016x}{n:x}")
+}
+
+/// A CONNACK refusing the connection.
+fn refusal(reason: ReasonCode) -> Packet {
+    Packet::ConnAck(ConnAck {
+        session_present: false,
+        reason,
+        properties: Properties::default(),
+    })
 }
 
 /// The layout of the CONNACK refusing protocol level `level`: v5 only for level 5.
@@ -293,20 +304,19 @@ impl Admission {
         info!("Client connected: {client_id}, Username: {username}");
         shared.stats.client_connected();
         shared.hooks.connected(&info);
-        Client::new(
+        Client {
+            broker: broker.clone(),
             wire,
-            ClientParts {
-                broker: broker.clone(),
-                version,
-                info,
-                slot,
-                connection,
-                keep_alive,
-                max_packet_size: connect.properties.maximum_packet_size,
-                kicked,
-                wake,
-            },
-        )
+            version,
+            info,
+            slot,
+            connection,
+            keep_alive,
+            max_packet_size: connect.properties.maximum_packet_size,
+            kicked,
+            wake,
+            out: Vec::new(),
+        }
     }
 }
 

@@ -16,8 +16,7 @@ use super::shared::Broker;
 use super::wire::Wire;
 use crate::plugins::ClientInfo;
 use crate::protocol::{
-    encoded_len, Ack, ConnAck, DecodeError, Disconnect, Packet, Properties, ProtocolVersion,
-    ReasonCode,
+    encoded_len, Ack, DecodeError, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
 };
 use crate::session::{InboundPublish, KeepAlive, Violation};
 use crate::transport::{Accepted, Incoming};
@@ -155,23 +154,7 @@ pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sende
 }
 
 impl Client {
-    pub fn new(wire: Wire, parts: ClientParts) -> Client {
-        Client {
-            broker: parts.broker,
-            wire,
-            version: parts.version,
-            info: parts.info,
-            slot: parts.slot,
-            connection: parts.connection,
-            keep_alive: parts.keep_alive,
-            max_packet_size: parts.max_packet_size,
-            kicked: parts.kicked,
-            wake: parts.wake,
-            out: Vec::new(),
-        }
-    }
-
-    async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut last_packet = Instant::now();
         let close = loop {
             // Everything the last step produced, plus queued messages, leaves as one batch.
@@ -373,26 +356,4 @@ impl Client {
         broker.shared.stats.client_disconnected();
         broker.shared.hooks.disconnected(&self.info, &reason);
     }
-}
-
-/// What CONNECT handling hands to the connection loop.
-pub(crate) struct ClientParts {
-    pub broker: Broker,
-    pub version: ProtocolVersion,
-    pub info: ClientInfo,
-    pub slot: Arc<SessionSlot>,
-    pub connection: u64,
-    pub keep_alive: KeepAlive,
-    pub max_packet_size: Option<u32>,
-    pub kicked: oneshot::Receiver<()>,
-    pub wake: Arc<Notify>,
-}
-
-/// A CONNACK refusing the connection.
-pub(crate) fn refusal(reason: ReasonCode) -> Packet {
-    Packet::ConnAck(ConnAck {
-        session_present: false,
-        reason,
-        properties: Properties::default(),
-    })
 }

@@ -40,7 +40,7 @@ impl Broker {
         client: &ClientInfo,
         publish: Publish,
     ) -> ReasonCode {
-        if publish.topic.starts_with("$SYS") {
+        if publish.topic == "$SYS" || publish.topic.starts_with("$SYS/") {
             // Only the broker writes its own statistics.
             return ReasonCode::NOT_AUTHORIZED;
         }
