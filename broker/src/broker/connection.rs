@@ -156,7 +156,12 @@ pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sende
 impl Client {
     pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut last_packet = Instant::now();
+        // Packets that arrived in the same read as CONNECT are already buffered.
+        let mut pending = self.handle_incoming(&mut last_packet).await;
         let close = loop {
+            if let Err(close) = pending {
+                break close;
+            }
             // Everything the last step produced, plus queued messages, leaves as one batch.
             if let Err(close) = self.transmit() {
                 break close;
@@ -182,9 +187,7 @@ impl Client {
                 _ = self.wake.notified() => Ok(()),
                 _ = keep_alive => Err(Close::KeepAliveTimeout),
             };
-            if let Err(close) = step {
-                break close;
-            }
+            pending = step;
         };
         self.finish(close).await;
     }

@@ -966,3 +966,35 @@ async fn mqtt_3_1_client_connects_with_mqisdp() {
     }
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn packets_sent_together_with_connect_are_handled() {
+    let (broker, addr) = start(config()).await;
+    let mut raw = Raw::open(addr, ProtocolVersion::V311).await;
+    let mut bytes = BytesMut::new();
+    for packet in [
+        Packet::Connect(Box::new(Connect {
+            protocol: ProtocolVersion::V311,
+            clean_start: true,
+            keep_alive: 30,
+            properties: Properties::default(),
+            client_id: "eager".into(),
+            will: None,
+            username: None,
+            password: None,
+        })),
+        Packet::Subscribe(Subscribe {
+            packet_id: 5,
+            properties: Properties::default(),
+            filters: vec![("e".into(), sub(QoS::AtMostOnce))],
+        }),
+        Packet::PingReq,
+    ] {
+        encode(&packet, ProtocolVersion::V311, &mut bytes);
+    }
+    raw.stream.write_all(&bytes).await.unwrap();
+    assert!(matches!(raw.recv().await, Some(Packet::ConnAck(_))));
+    assert!(matches!(raw.recv().await, Some(Packet::SubAck(s)) if s.packet_id == 5));
+    assert_eq!(raw.recv().await, Some(Packet::PingResp));
+    broker.shutdown().await;
+}
