@@ -8,7 +8,6 @@ use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, info};
@@ -295,7 +294,7 @@ impl Admission {
         if let Some(mut state) = slot.lock_owned(connection) {
             state
                 .session
-                .attach(LinkParams::from_connect(&connect), Instant::now(), &mut out);
+                .attach(LinkParams::from_connect(&connect), &mut out);
         }
         for packet in &out {
             wire.queue(packet, version);

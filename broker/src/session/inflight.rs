@@ -145,6 +145,10 @@ impl InflightWindow {
         }
     }
 
+    pub fn get(&self, id: u16) -> Option<&OutboundState> {
+        self.entries.get(&id).map(|e| &e.state)
+    }
+
     /// Drops one exchange (e.g. a message the client can no longer accept).
     pub fn remove(&mut self, id: u16) {
         self.entries.remove(&id);

@@ -103,6 +103,8 @@ pub struct Link {
     window: usize,
     inbound_aliases: InboundAliases,
     outbound_aliases: OutboundAliases,
+    /// Unacknowledged PUBLISHes of an earlier connection still to be re-sent on this one.
+    resend: VecDeque<u16>,
 }
 
 /// What became of a message offered to a session.
@@ -184,38 +186,31 @@ impl Session {
         self.dropped
     }
 
-    /// A client (re)connects to this session. Unacknowledged PUBLISHes are re-sent with DUP=1
-    /// and their original packet ids, and PUBREL re-sent for PUBREC'd ones, in their original
-    /// order [MQTT-4.4.0-1]; call [`Session::poll_transmit`] afterwards for queued messages.
-    pub fn attach(&mut self, params: LinkParams, now: Instant, out: &mut Vec<Packet>) {
+    /// A client (re)connects to this session. PUBREL is re-sent at once for PUBREC'd messages;
+    /// unacknowledged PUBLISHes are queued for re-sending with DUP=1 and their original packet
+    /// ids, in their original order [MQTT-4.4.0-1], by [`Session::poll_transmit`] — as the
+    /// client's Receive Maximum allows [MQTT-3.3.4-9], and before any queued message.
+    pub fn attach(&mut self, params: LinkParams, out: &mut Vec<Packet>) {
         let window = usize::from(params.receive_maximum.min(self.limits.max_inflight)).max(1);
-        let mut link = Link {
+        let v5 = params.version.is_v5();
+        let mut resend = VecDeque::new();
+        for (id, state) in self.inflight.in_send_order() {
+            match state {
+                OutboundState::Published(_) => resend.push_back(id),
+                OutboundState::Released => out.push(Packet::PubRel(Ack::new(id))),
+            }
+        }
+        self.link = Some(Link {
             params,
             window,
-            inbound_aliases: InboundAliases::new(if params.version.is_v5() {
+            inbound_aliases: InboundAliases::new(if v5 {
                 self.limits.topic_alias_maximum
             } else {
                 0
             }),
-            outbound_aliases: OutboundAliases::new(if params.version.is_v5() {
-                params.topic_alias_maximum
-            } else {
-                0
-            }),
-        };
-        for (id, state) in self.inflight.in_send_order() {
-            match state {
-                OutboundState::Published(delivery) => {
-                    let publish = delivery.to_publish(params.version, Some(id), true, now);
-                    match Self::fit(&mut link, publish) {
-                        Some(packet) => out.push(packet),
-                        None => self.inflight.remove(id),
-                    }
-                }
-                OutboundState::Released => out.push(Packet::PubRel(Ack::new(id))),
-            }
-        }
-        self.link = Some(link);
+            outbound_aliases: OutboundAliases::new(if v5 { params.topic_alias_maximum } else { 0 }),
+            resend,
+        });
     }
 
     /// The connection ended; the session (if kept) goes offline.
@@ -268,6 +263,29 @@ impl Session {
         let Some(link) = self.link.as_mut() else {
             return stats;
         };
+        let version = link.params.version;
+        // Re-sent messages count against the client's Receive Maximum once sent again; the
+        // ones still waiting in `resend` do not yet.
+        while let Some(&id) = link.resend.front() {
+            if self.inflight.len() - link.resend.len() >= link.window {
+                return stats;
+            }
+            link.resend.pop_front();
+            let Some(OutboundState::Published(delivery)) = self.inflight.get(id) else {
+                continue;
+            };
+            let publish = delivery.to_publish(version, Some(id), true, now);
+            match Self::fit(link, publish) {
+                Some(packet) => {
+                    out.push(packet);
+                    stats.sent += 1;
+                }
+                None => {
+                    self.inflight.remove(id);
+                    stats.too_large += 1;
+                }
+            }
+        }
         while let Some(front) = self.pending.front() {
             if front.qos != QoS::AtMostOnce && self.inflight.len() >= link.window {
                 // A full window holds back everything behind it, QoS 0 included, so
@@ -281,7 +299,6 @@ impl Session {
                 stats.expired += 1;
                 continue;
             }
-            let version = link.params.version;
             if delivery.qos == QoS::AtMostOnce {
                 let publish = delivery.to_publish(version, None, false, now);
                 match Self::fit(link, publish) {

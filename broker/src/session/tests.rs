@@ -45,7 +45,7 @@ fn delivery(topic: &str, qos: QoS) -> Delivery {
 fn online(version: ProtocolVersion) -> Session {
     let mut s = Session::new(limits());
     let mut out = Vec::new();
-    s.attach(params(version), Instant::now(), &mut out);
+    s.attach(params(version), &mut out);
     assert!(out.is_empty());
     s
 }
@@ -102,7 +102,7 @@ fn queued_messages_are_sent_on_reconnect_mqtt_3_1_2_5() {
     s.enqueue(delivery("b", QoS::ExactlyOnce));
     let now = Instant::now();
     let mut out = Vec::new();
-    s.attach(params(ProtocolVersion::V311), now, &mut out);
+    s.attach(params(ProtocolVersion::V311), &mut out);
     let t = s.poll_transmit(now, &mut out);
     assert_eq!(t.sent, 2);
     let p = publishes(&out);
@@ -125,7 +125,6 @@ fn outbound_window_is_bounded_by_client_receive_maximum_mqtt_3_3_4_9() {
             receive_maximum: 2,
             ..params(ProtocolVersion::V5)
         },
-        now,
         &mut out,
     );
     for _ in 0..4 {
@@ -160,7 +159,6 @@ fn a_full_window_holds_back_later_qos0_to_keep_order_mqtt_4_6_0_6() {
             receive_maximum: 1,
             ..params(ProtocolVersion::V5)
         },
-        now,
         &mut out,
     );
     s.enqueue(delivery("1", QoS::AtLeastOnce));
@@ -190,10 +188,16 @@ fn unacknowledged_publish_is_resent_with_dup_and_same_id_on_resume_mqtt_4_4_0_1(
         .collect();
     s.detach();
     let mut out = Vec::new();
-    s.attach(params(ProtocolVersion::V311), now, &mut out);
+    s.attach(params(ProtocolVersion::V311), &mut out);
+    assert!(out.is_empty());
+    s.enqueue(delivery("later", QoS::AtLeastOnce));
+    s.poll_transmit(now, &mut out);
     let p = publishes(&out);
-    assert_eq!(p.len(), 2);
-    assert!(p.iter().all(|p| p.dup));
+    assert_eq!(p.len(), 3);
+    // re-sent ones first, then the queue
+    assert_eq!(p[2].topic, "later");
+    assert!(!p[2].dup);
+    assert!(p[..2].iter().all(|p| p.dup));
     assert_eq!(p[0].packet_id, Some(ids[0]));
     assert_eq!(p[1].packet_id, Some(ids[1]));
     assert_eq!(p[0].topic, "q1");
@@ -212,7 +216,7 @@ fn pubrel_is_resent_for_pubrecd_messages_on_resume_mqtt_4_4_0_1() {
     assert_eq!(out, vec![Packet::PubRel(Ack::new(id))]);
     s.detach();
     let mut out = Vec::new();
-    s.attach(params(ProtocolVersion::V5), now, &mut out);
+    s.attach(params(ProtocolVersion::V5), &mut out);
     assert_eq!(out, vec![Packet::PubRel(Ack::new(id))]);
     assert!(s.on_pubcomp(&Ack::new(id)));
     assert_eq!(s.inflight(), 0);
@@ -226,7 +230,7 @@ fn qos0_queued_messages_are_discarded_when_the_client_goes_offline() {
     });
     let now = Instant::now();
     let mut out = Vec::new();
-    s.attach(params(ProtocolVersion::V311), now, &mut out);
+    s.attach(params(ProtocolVersion::V311), &mut out);
     s.enqueue(delivery("a", QoS::AtLeastOnce));
     s.enqueue(delivery("b", QoS::AtLeastOnce));
     s.enqueue(delivery("c", QoS::AtMostOnce));
@@ -284,7 +288,6 @@ fn packets_above_client_maximum_packet_size_are_discarded_mqtt_3_1_2_25() {
             maximum_packet_size: Some(20),
             ..params(ProtocolVersion::V5)
         },
-        now,
         &mut out,
     );
     let big = Arc::new(Message {
@@ -310,7 +313,6 @@ fn outbound_topic_alias_replaces_repeated_topic_mqtt_3_3_2_11() {
             topic_alias_maximum: 2,
             ..params(ProtocolVersion::V5)
         },
-        now,
         &mut out,
     );
     s.enqueue(delivery("sensor/1", QoS::AtMostOnce));
@@ -354,7 +356,7 @@ fn inbound_qos2_state_survives_reconnect_mqtt_4_4_0_1() {
     s.acknowledge_publish(QoS::ExactlyOnce, Some(3), ReasonCode::SUCCESS);
     s.detach();
     let mut out = Vec::new();
-    s.attach(params(ProtocolVersion::V5), Instant::now(), &mut out);
+    s.attach(params(ProtocolVersion::V5), &mut out);
     assert_eq!(
         s.receive_publish(inbound("t", QoS::ExactlyOnce, Some(3))),
         Ok(InboundPublish::Duplicate { packet_id: 3 })
@@ -436,7 +438,7 @@ fn inbound_topic_alias_is_resolved_per_connection_mqtt_3_3_2_7() {
     // A new connection starts with no aliases.
     s.detach();
     let mut out = Vec::new();
-    s.attach(params(ProtocolVersion::V5), Instant::now(), &mut out);
+    s.attach(params(ProtocolVersion::V5), &mut out);
     assert_eq!(
         s.receive_publish(p).unwrap_err().reason,
         ReasonCode::PROTOCOL_ERROR
@@ -491,4 +493,38 @@ fn v5_user_properties_are_forwarded_untouched_mqtt_3_3_2_17() {
     let mut out = Vec::new();
     s.poll_transmit(Instant::now(), &mut out);
     assert_eq!(publishes(&out)[0].properties, expected);
+}
+
+#[test]
+fn redelivery_on_resume_respects_the_new_receive_maximum_mqtt_3_3_4_9() {
+    let mut s = online(ProtocolVersion::V5);
+    let now = Instant::now();
+    for topic in ["1", "2", "3"] {
+        s.enqueue(delivery(topic, QoS::AtLeastOnce));
+    }
+    let mut out = Vec::new();
+    s.poll_transmit(now, &mut out);
+    assert_eq!(s.inflight(), 3);
+    s.detach();
+    let mut out = Vec::new();
+    s.attach(
+        LinkParams {
+            receive_maximum: 1,
+            ..params(ProtocolVersion::V5)
+        },
+        &mut out,
+    );
+    s.poll_transmit(now, &mut out);
+    let first = publishes(&out);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].topic, "1");
+    assert!(first[0].dup);
+    let id = first[0].packet_id.unwrap();
+    let mut out = Vec::new();
+    s.poll_transmit(now, &mut out);
+    assert!(out.is_empty());
+    s.on_puback(&Ack::new(id));
+    s.poll_transmit(now, &mut out);
+    assert_eq!(publishes(&out).len(), 1);
+    assert_eq!(publishes(&out)[0].topic, "2");
 }
