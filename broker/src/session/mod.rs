@@ -267,7 +267,8 @@ impl Session {
         // Re-sent messages count against the client's Receive Maximum once sent again; the
         // ones still waiting in `resend` do not yet.
         while let Some(&id) = link.resend.front() {
-            if self.inflight.len() - link.resend.len() >= link.window {
+            // `resend` may hold ids the client acknowledged meanwhile: saturate.
+            if self.inflight.len().saturating_sub(link.resend.len()) >= link.window {
                 return stats;
             }
             link.resend.pop_front();

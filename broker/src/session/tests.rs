@@ -528,3 +528,33 @@ fn redelivery_on_resume_respects_the_new_receive_maximum_mqtt_3_3_4_9() {
     assert_eq!(publishes(&out).len(), 1);
     assert_eq!(publishes(&out)[0].topic, "2");
 }
+
+#[test]
+fn ack_for_a_message_not_yet_resent_on_resume_is_accepted() {
+    let mut s = online(ProtocolVersion::V5);
+    let now = Instant::now();
+    for topic in ["1", "2"] {
+        s.enqueue(delivery(topic, QoS::AtLeastOnce));
+    }
+    let mut out = Vec::new();
+    s.poll_transmit(now, &mut out);
+    let ids: Vec<u16> = publishes(&out).iter().filter_map(|p| p.packet_id).collect();
+    s.detach();
+    let mut out = Vec::new();
+    s.attach(
+        LinkParams {
+            receive_maximum: 1,
+            ..params(ProtocolVersion::V5)
+        },
+        &mut out,
+    );
+    // the client acknowledges both before the broker re-sent anything
+    s.on_puback(&Ack::new(ids[0]));
+    s.on_puback(&Ack::new(ids[1]));
+    s.poll_transmit(now, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(s.inflight(), 0);
+    s.enqueue(delivery("3", QoS::AtLeastOnce));
+    s.poll_transmit(now, &mut out);
+    assert_eq!(publishes(&out).len(), 1);
+}
