@@ -95,7 +95,8 @@ impl Broker {
         self.shared.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+    /// Becomes `true` when the broker shuts down (for background tasks such as `$SYS`).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shared.shutdown.subscribe()
     }
 }
