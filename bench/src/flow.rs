@@ -42,7 +42,10 @@ pub struct Plan {
     /// Messages per second per publisher; 0 = as fast as the window allows.
     pub rate: f64,
     pub duration: Duration,
+    /// Drain ends once nothing arrived for this long (or everything arrived) ...
     pub drain: Duration,
+    /// ... or at the latest this long after publishing stopped.
+    pub drain_max: Duration,
     pub client_prefix: String,
     pub label: String,
     pub broker_pid: Option<u32>,
@@ -203,6 +206,7 @@ impl PubLoop {
         start: Instant,
         deadline: Instant,
         drain_end: Instant,
+        drain_idle: Duration,
         phase: Duration,
     ) -> Result<PubReport> {
         let mut ticker = (rate > 0.0).then(|| {
@@ -246,6 +250,7 @@ impl PubLoop {
         while self.window.len() > 0 {
             tokio::select! {
                 r = self.client.fill() => { r?; self.handle_acks().await?; }
+                _ = sleep(drain_idle) => break,
                 _ = sleep_until(drain_end) => break,
             }
         }
@@ -396,7 +401,8 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
 
     let start = Instant::now() + Duration::from_millis(200);
     let deadline = start + plan.duration;
-    let drain_end = deadline + plan.drain;
+    let drain_end = deadline + plan.drain_max;
+    let drain_idle = plan.drain;
     let n_pubs = plan.publishers.len().max(1) as f64;
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let pubs: Vec<JoinHandle<Result<PubReport>>> = pub_clients
@@ -427,7 +433,9 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
             };
             let done = done_tx.clone();
             tokio::spawn(async move {
-                let r = pl.run(plan.rate, start, deadline, drain_end, phase).await;
+                let r = pl
+                    .run(plan.rate, start, deadline, drain_end, drain_idle, phase)
+                    .await;
                 drop(done);
                 r
             })
@@ -464,9 +472,20 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
         .flat_map(|s| s.expects.iter())
         .map(|&p| sent_per_pub.get(p as usize).copied().unwrap_or(0))
         .sum();
-    // Drain: wait until everything expected arrived, or the drain period is over.
-    while shared.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
+    // Drain: wait until everything expected arrived, or deliveries stalled for `drain`, or
+    // the hard cap. A broker with a deep queue keeps delivering long after publishing stopped.
+    let mut last_count = shared.received.load(Ordering::Relaxed);
+    let mut last_progress = Instant::now();
+    while last_count < expected
+        && Instant::now() < drain_end
+        && last_progress.elapsed() < plan.drain
+    {
         sleep(Duration::from_millis(20)).await;
+        let now_count = shared.received.load(Ordering::Relaxed);
+        if now_count != last_count {
+            last_count = now_count;
+            last_progress = Instant::now();
+        }
     }
     let (broker_cpu, gen_cpu) = CpuSnapshot::take(plan.broker_pid).percent_since(&cpu_start);
     let _ = stop_tx.send(true);

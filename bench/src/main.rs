@@ -96,9 +96,13 @@ struct FlowArgs {
     /// Unacknowledged QoS 1/2 messages each publisher may have in flight.
     #[arg(long, default_value_t = 20)]
     window: usize,
-    /// Seconds to wait after publishing stops for acks and deliveries still under way.
-    #[arg(long, default_value_t = 5.0)]
+    /// After publishing stops, wait for outstanding acks and deliveries until none arrived
+    /// for this many seconds (or all arrived).
+    #[arg(long, default_value_t = 3.0)]
     drain: f64,
+    /// Upper bound in seconds on that wait.
+    #[arg(long, default_value_t = 60.0)]
+    drain_max: f64,
 }
 
 #[derive(Args)]
@@ -181,6 +185,7 @@ fn flow_plan(
         rate,
         duration: secs(flow.duration, "duration")?,
         drain: secs(flow.drain, "drain")?,
+        drain_max: secs(flow.drain_max, "drain-max")?,
         client_prefix: prefix,
         label: common.label.clone(),
         broker_pid: common.broker_pid,
