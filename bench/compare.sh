@@ -16,6 +16,10 @@
 #   MQTT            3 (3.1.1) or 5              (default 3)
 #   CONN_COUNT / CONN_RATE   conn scenario      (default 10000 / 2000)
 #   PAIRS / PAIR_RATE        pairs scenario     (default 500 / 10)
+#   E2E=0           QoS 0 scenarios at raw full speed. By default they use an end-to-end
+#                   window (FANIN_E2E=500 / FANOUT_E2E=50 messages per publisher not yet
+#                   delivered to all subscribers): QoS 0 has no ack to pace the publisher,
+#                   so without it the broker just queues and latency measures queue depth.
 #   OUT             keep raw logs (broker + generator output, RESULT lines) in this folder
 #   SKIP_BUILD=1    do not run cargo build
 set -uo pipefail
@@ -35,6 +39,16 @@ CONN_COUNT=${CONN_COUNT:-10000}
 CONN_RATE=${CONN_RATE:-2000}
 PAIRS=${PAIRS:-500}
 PAIR_RATE=${PAIR_RATE:-10}
+E2E=${E2E:-1}
+FANIN_E2E=${FANIN_E2E:-500}
+FANOUT_E2E=${FANOUT_E2E:-50}
+if [[ $E2E == 1 ]]; then
+    FANIN_Q0_EXTRA="--e2e-window $FANIN_E2E"
+    FANOUT_Q0_EXTRA="--e2e-window $FANOUT_E2E"
+else
+    FANIN_Q0_EXTRA=""
+    FANOUT_Q0_EXTRA=""
+fi
 
 if [[ -n "${OUT:-}" ]]; then
     mkdir -p "$OUT" && WORK=$(cd "$OUT" && pwd)
@@ -157,10 +171,10 @@ trap 'exit 130' INT TERM
 # --- scenarios ----------------------------------------------------------------------------
 bench_args() { # scenario
     case $1 in
-    fanin-q0) echo "fanin --pubs 10 --subs 1 --qos 0 --payload 64 --duration $DURATION" ;;
+    fanin-q0) echo "fanin --pubs 10 --subs 1 --qos 0 --payload 64 --duration $DURATION $FANIN_Q0_EXTRA" ;;
     fanin-q1) echo "fanin --pubs 10 --subs 1 --qos 1 --window 20 --payload 64 --duration $DURATION" ;;
     fanin-q2) echo "fanin --pubs 10 --subs 1 --qos 2 --window 20 --payload 64 --duration $DURATION" ;;
-    fanout-q0) echo "fanout --subs 100 --qos 0 --payload 64 --duration $DURATION" ;;
+    fanout-q0) echo "fanout --subs 100 --qos 0 --payload 64 --duration $DURATION $FANOUT_Q0_EXTRA" ;;
     pairs-q1) echo "pairs --pairs $PAIRS --rate $PAIR_RATE --qos 1 --payload 64 --duration $DURATION" ;;
     conn) echo "conn --count $CONN_COUNT --rate $CONN_RATE --hold 2" ;;
     *) return 1 ;;
@@ -170,7 +184,7 @@ bench_args() { # scenario
 declare -A RESULT=()
 CORES=$(nproc)
 say "== broker on CPU $BROKER_CPU, waspmq-bench on CPU $GEN_CPU: broker and generator share this machine's $CORES cores"
-say "== MQTT $([[ $MQTT == 5 ]] && echo 5.0 || echo 3.1.1), $DURATION s per flow scenario, logs in $WORK"
+say "== MQTT $([[ $MQTT == 5 ]] && echo 5.0 || echo 3.1.1), $DURATION s per flow scenario, QoS 0 end-to-end window $([[ $E2E == 1 ]] && echo "on ($FANIN_E2E fanin / $FANOUT_E2E fanout)" || echo off), logs in $WORK"
 
 for sc in $SCENARIOS; do
     args=$(bench_args "$sc") || { say "!! unknown scenario $sc"; continue; }

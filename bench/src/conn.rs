@@ -123,7 +123,7 @@ pub async fn run(plan: ConnPlan, target: Target) -> Result<bool> {
     let kb = |v: Option<u64>| v.map_or_else(|| "na".to_string(), |v| v.to_string());
     let q = |p: f64| hist.value_at_quantile(p) as f64 / 1e6;
     let bpc = per_conn.map_or_else(|| "na".to_string(), |v| format!("{v:.0}"));
-    println!(
+    out!(
         "[{}] conn: {ok}/{} connected ({failed} failed) in {connect_secs:.2} s ({:.0}/s, target {:.0}/s), \
          CONNACK p50 {:.3} ms p99 {:.3} ms max {:.3} ms, broker RSS {} -> {} KiB = {bpc} B/connection, cpu broker {}% generator {}%",
         plan.label,
@@ -139,7 +139,7 @@ pub async fn run(plan: ConnPlan, target: Target) -> Result<bool> {
         fmt_pct(gen_cpu),
     );
     let passed = failed == 0;
-    println!(
+    out!(
         "RESULT scenario=conn broker={} count={} connected={ok} failed={failed} conn_rate={:.0} p50_ms={:.3} p99_ms={:.3} \
          max_ms={:.3} rss_before_kb={} rss_after_kb={} bytes_per_conn={bpc} broker_cpu={} gen_cpu={} status={}",
         plan.label,

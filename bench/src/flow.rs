@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, Instant, MissedTickBehavior};
 
@@ -18,6 +18,9 @@ use crate::tally::{Delivery, Tally};
 
 /// PUBLISH packets encoded per socket write when running at full speed.
 const BATCH: usize = 64;
+/// A publisher blocked on the end-to-end window this long writes its undelivered messages
+/// off as lost (QoS 0 may drop them) instead of waiting forever.
+const E2E_STALL: Duration = Duration::from_millis(500);
 
 /// One publisher: its id (stamped in every payload) and topic.
 pub struct PublisherSpec {
@@ -41,6 +44,8 @@ pub struct Plan {
     pub window: usize,
     /// Messages per second per publisher; 0 = as fast as the window allows.
     pub rate: f64,
+    /// See [`Shared::e2e_window`].
+    pub e2e_window: u64,
     pub duration: Duration,
     /// Drain ends once nothing arrived for this long (or everything arrived) ...
     pub drain: Duration,
@@ -58,6 +63,16 @@ struct Shared {
     sent: Vec<AtomicU64>,
     /// Stamped deliveries across all subscribers (duplicates included).
     received: AtomicU64,
+    /// End-to-end window: messages a publisher may have sent that have not yet reached all
+    /// of its subscribers (0 = no limit).
+    e2e_window: u64,
+    /// Deliveries so far of each publisher's messages, summed over subscribers
+    /// (only maintained when `e2e_window` is set).
+    delivered: Vec<AtomicU64>,
+    /// Subscribers expecting each publisher's messages.
+    fanout: Vec<u64>,
+    /// Woken whenever subscribers made progress, for publishers waiting on the e2e window.
+    progress: Notify,
 }
 
 /// Packet ids currently in flight for one publisher.
@@ -132,6 +147,8 @@ struct PubLoop {
     window: InflightWindow,
     report: PubReport,
     shared: Arc<Shared>,
+    /// Deliveries given up on after an e2e stall, counted as if they had arrived.
+    written_off: u64,
 }
 
 impl PubLoop {
@@ -159,6 +176,39 @@ impl PubLoop {
             &self.payload,
         );
         self.report.sent += 1;
+    }
+
+    /// Deliveries of this publisher's messages that are still outstanding.
+    fn undelivered(&self) -> u64 {
+        let k = self
+            .shared
+            .fanout
+            .get(self.id as usize)
+            .copied()
+            .unwrap_or(1);
+        let delivered = self
+            .shared
+            .delivered
+            .get(self.id as usize)
+            .map_or(0, |d| d.load(Ordering::Relaxed));
+        (self.report.sent * k).saturating_sub(delivered + self.written_off)
+    }
+
+    /// Messages that may still be sent under the end-to-end window.
+    fn e2e_room(&self) -> usize {
+        let window = self.shared.e2e_window;
+        if window == 0 {
+            return usize::MAX;
+        }
+        let k = self
+            .shared
+            .fanout
+            .get(self.id as usize)
+            .copied()
+            .unwrap_or(1)
+            .max(1);
+        let outstanding = self.undelivered().div_ceil(k);
+        usize::try_from(window.saturating_sub(outstanding)).unwrap_or(usize::MAX)
     }
 
     async fn send(&mut self, n: usize) -> Result<()> {
@@ -223,17 +273,26 @@ impl PubLoop {
             }
             match ticker.as_mut() {
                 None => {
-                    let room = self.window.room().min(BATCH);
+                    // Registered before checking the window so no wake-up is missed.
+                    let shared = self.shared.clone();
+                    let progress = shared.progress.notified();
+                    tokio::pin!(progress);
+                    progress.as_mut().enable();
+                    let e2e_room = self.e2e_room();
+                    let room = self.window.room().min(BATCH).min(e2e_room);
                     if room > 0 {
                         self.send(room).await?;
                     }
-                    if qos == 0 {
+                    let e2e_blocked = e2e_room == 0;
+                    if qos == 0 && !e2e_blocked {
                         // Let subscribers on the same runtime have their turn.
                         tokio::task::yield_now().await;
                         continue;
                     }
                     tokio::select! {
-                        r = self.client.fill() => { r?; self.handle_acks().await?; }
+                        r = self.client.fill(), if qos > 0 => { r?; self.handle_acks().await?; }
+                        _ = &mut progress, if e2e_blocked => {}
+                        _ = sleep(E2E_STALL), if e2e_blocked => self.written_off += self.undelivered(),
                         _ = sleep_until(deadline) => break,
                     }
                 }
@@ -261,6 +320,52 @@ impl PubLoop {
     }
 }
 
+/// Per-publisher deliveries seen in one read batch, published to [`Shared::delivered`] for
+/// the end-to-end window (a no-op when the window is off).
+struct BatchCounts {
+    counts: Vec<u64>,
+    touched: Vec<u32>,
+}
+
+impl BatchCounts {
+    fn new(shared: &Shared) -> Self {
+        let n = if shared.e2e_window > 0 {
+            shared.delivered.len()
+        } else {
+            0
+        };
+        BatchCounts {
+            counts: vec![0; n],
+            touched: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, from: Option<u32>) {
+        let Some(p) = from else { return };
+        if let Some(c) = self.counts.get_mut(p as usize) {
+            if *c == 0 {
+                self.touched.push(p);
+            }
+            *c += 1;
+        }
+    }
+
+    fn publish(&mut self, shared: &Shared) {
+        if self.touched.is_empty() {
+            return;
+        }
+        for p in self.touched.drain(..) {
+            if let (Some(c), Some(d)) = (
+                self.counts.get_mut(p as usize),
+                shared.delivered.get(p as usize),
+            ) {
+                d.fetch_add(std::mem::take(c), Ordering::Relaxed);
+            }
+        }
+        shared.progress.notify_waiters();
+    }
+}
+
 async fn run_subscriber(
     mut client: Client,
     shared: Arc<Shared>,
@@ -271,6 +376,7 @@ async fn run_subscriber(
     // QoS 2 packet ids received but not yet released: a resend of one of these is the same
     // message (spec-allowed), not an application-level duplicate.
     let mut awaiting_rel = vec![false; 65536];
+    let mut batch = BatchCounts::new(&shared);
     let ping_every = Duration::from_secs(u64::from(keep_alive.max(2)) / 2);
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     loop {
@@ -283,16 +389,16 @@ async fn run_subscriber(
                 while let Some(p) = client.try_decode()? {
                     match p {
                         Incoming::Publish { qos, packet_id, payload } => match qos {
-                            0 => tally.record(&payload, now),
+                            0 => batch.note(tally.record(&payload, now)),
                             1 => {
-                                tally.record(&payload, now);
+                                batch.note(tally.record(&payload, now));
                                 mqtt::encode_puback(&mut client.wbuf, packet_id);
                             }
                             _ => {
                                 let slot = &mut awaiting_rel[usize::from(packet_id)];
                                 if !*slot {
                                     *slot = true;
-                                    tally.record(&payload, now);
+                                    batch.note(tally.record(&payload, now));
                                 }
                                 mqtt::encode_pubrec(&mut client.wbuf, packet_id);
                             }
@@ -306,6 +412,7 @@ async fn run_subscriber(
                     }
                 }
                 shared.received.fetch_add(tally.received - before, Ordering::Relaxed);
+                batch.publish(&shared);
                 client.flush().await?;
             }
             _ = stop.changed() => break,
@@ -350,6 +457,19 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
             .map(|_| AtomicU64::new(0))
             .collect(),
         received: AtomicU64::new(0),
+        e2e_window: plan.e2e_window,
+        delivered: (0..plan.publishers.len())
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        fanout: (0..plan.publishers.len() as u32)
+            .map(|p| {
+                plan.subscribers
+                    .iter()
+                    .filter(|s| s.expects.contains(&p))
+                    .count() as u64
+            })
+            .collect(),
+        progress: Notify::new(),
     });
 
     // Subscribers first, all subscribed before anyone publishes.
@@ -424,6 +544,7 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
                 payload,
                 report: PubReport::default(),
                 shared: shared.clone(),
+                written_off: 0,
             };
             // Spread rate-limited publishers evenly over one period.
             let phase = if plan.rate > 0.0 {
@@ -548,7 +669,7 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
     }
     let ok = failures.is_empty();
 
-    println!(
+    out!(
         "[{label}] {sc} qos={qos} mqtt={v}: {np} pub -> {ns} sub, {pl} B, {secs:.0} s: sent {sent} ({srate:.0}/s), \
          delivered {del} ({rate:.0}/s), loss {lost}, dup {dup}, reorder {reo}, latency p50 {p50:.3} ms p99 {p99:.3} ms \
          p99.9 {p999:.3} ms max {max:.3} ms, cpu broker {bc}% generator {gc}%{extra}",
@@ -573,7 +694,7 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
             String::new()
         },
     );
-    println!(
+    out!(
         "RESULT scenario={sc} broker={label} mqtt={v} qos={qos} pubs={np} subs={ns} payload={pl} duration={secs:.0} \
          sent={sent} delivered={del} rate={rate:.0} p50_ms={p50:.3} p99_ms={p99:.3} p999_ms={p999:.3} max_ms={max:.3} \
          loss={lost} dup={dup} reorder={reo} rejected={rej} unacked={una} broker_cpu={bc} gen_cpu={gc} status={st}",

@@ -1,6 +1,14 @@
 //! `waspmq-bench`: an MQTT load generator in the spirit of emqtt-bench, with its own minimal
 //! client, for comparing WaspMQ against other brokers (see bench/README.md).
 
+/// Prints a line to stdout, ignoring a closed pipe (e.g. `| head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod client;
 mod conn;
 mod flow;
@@ -100,6 +108,11 @@ struct FlowArgs {
     /// for this many seconds (or all arrived).
     #[arg(long, default_value_t = 3.0)]
     drain: f64,
+    /// End-to-end window: messages each publisher may have sent that have not yet reached
+    /// all its subscribers (0 = none, publish at full speed). Finds the sustainable rate of a
+    /// broker that would otherwise just queue (QoS 0 has no acknowledgement to pace it).
+    #[arg(long, default_value_t = 0)]
+    e2e_window: u64,
     /// Upper bound in seconds on that wait.
     #[arg(long, default_value_t = 60.0)]
     drain_max: f64,
@@ -183,6 +196,7 @@ fn flow_plan(
         payload: flow.payload,
         window: flow.window,
         rate,
+        e2e_window: flow.e2e_window,
         duration: secs(flow.duration, "duration")?,
         drain: secs(flow.drain, "drain")?,
         drain_max: secs(flow.drain_max, "drain-max")?,

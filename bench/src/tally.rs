@@ -113,11 +113,12 @@ impl Tally {
         }
     }
 
-    /// Records a delivered payload at time `now_ns` (same clock as the stamp).
-    pub fn record(&mut self, payload: &[u8], now_ns: u64) {
+    /// Records a delivered payload at time `now_ns` (same clock as the stamp); returns the
+    /// publisher it came from, or `None` for a payload that is not ours.
+    pub fn record(&mut self, payload: &[u8], now_ns: u64) -> Option<u32> {
         let Some(stamp) = Stamp::read_from(payload).filter(|s| s.seq < MAX_SEQ) else {
             self.foreign += 1;
-            return;
+            return None;
         };
         self.received += 1;
         self.first_ns.get_or_insert(now_ns);
@@ -128,6 +129,7 @@ impl Tally {
             .entry(stamp.publisher)
             .or_default()
             .record(stamp.seq);
+        Some(stamp.publisher)
     }
 
     /// Loss / duplicate / reorder totals against what each expected publisher sent.
