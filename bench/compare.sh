@@ -196,7 +196,7 @@ for sc in $SCENARIOS; do
         blog=$WORK/$sc.$b.broker.log
         glog=$WORK/$sc.$b.bench.log
         if ! start_broker "$b" "$blog"; then
-            say "!! $b did not start listening on port $(port_of "$b") within 5 s: skipping it for the rest of this run"
+            say "!! $b did not start (it exited, or did not listen on port $(port_of "$b") within 5 s): skipping it for the rest of this run"
             say "   last lines of $blog:"
             tail -n 5 "$blog" 2>/dev/null | sed 's/^/     /' >&2
             BROKER_BROKEN[$b]=1
