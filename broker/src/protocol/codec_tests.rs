@@ -136,7 +136,7 @@ fn partial_packet_returns_none_and_leaves_buffer_untouched() {
 }
 
 #[test]
-fn packet_too_large_is_refused_before_its_body_arrives_mqtt_3_1_2_24() {
+fn packet_over_maximum_packet_size_is_refused_before_its_body_arrives_sec_3_2_2_3_6() {
     // Header announces 1000 bytes; only 3 bytes of the packet are buffered.
     let mut buf = BytesMut::from(&[0x30, 0xE8, 0x07][..]);
     assert_eq!(
@@ -273,7 +273,7 @@ fn will_retain_without_will_flag_is_malformed_mqtt_3_1_2_15() {
 }
 
 #[test]
-fn will_fields_are_decoded_mqtt_3_1_2_9() {
+fn will_fields_are_decoded_sec_3_1_3() {
     let c = decode_connect(&connect_v311(0x04 | 0x08 | 0x20, &[0, 1, b'w', 0, 2, 1, 2])).unwrap();
     let will = c.will.unwrap();
     assert_eq!(will.topic, "w");
@@ -298,7 +298,7 @@ fn password_without_username_is_malformed_in_3_1_1_mqtt_3_1_2_22() {
 }
 
 #[test]
-fn password_without_username_is_allowed_in_v5_mqtt_3_1_2_18() {
+fn password_without_username_is_allowed_in_v5_sec_3_1_2_9() {
     let c = decode_connect(&connect_v5(0x40, &[0], &[0, 1, b'p'])).unwrap();
     assert_eq!(c.username, None);
     assert_eq!(c.password.as_deref(), Some(&b"p"[..]));
@@ -487,7 +487,7 @@ fn publish_empty_topic_is_invalid_in_3_1_1_mqtt_4_7_3_1() {
 }
 
 #[test]
-fn publish_empty_topic_is_decoded_in_v5_for_topic_alias_mqtt_3_3_2_12() {
+fn publish_empty_topic_is_decoded_in_v5_for_topic_alias_sec_3_3_2_3_4() {
     let Ok(Packet::Publish(p)) = decode_client(0x30, &[0, 0, 3, 0x23, 0, 1], V5) else {
         panic!("expected PUBLISH")
     };
@@ -576,7 +576,7 @@ fn server_publish_may_carry_several_subscription_identifiers_mqtt_3_3_4_4() {
 // ---- properties -----------------------------------------------------------------------------
 
 #[test]
-fn unknown_property_identifier_is_malformed_mqtt_2_2_2_2() {
+fn unknown_property_identifier_is_malformed_sec_2_2_2_2() {
     assert!(is_malformed(publish_v5_props(&[2, 0x7F, 0])));
     assert!(is_malformed(publish_v5_props(&[2, 0x00, 0])));
 }
@@ -600,7 +600,7 @@ fn property_not_allowed_in_the_packet_is_malformed() {
 }
 
 #[test]
-fn duplicated_property_is_a_protocol_error_mqtt_2_2_2_2() {
+fn duplicated_property_is_a_protocol_error_sec_2_2_2_2() {
     assert!(is_protocol(publish_v5_props(&[
         10, 0x02, 0, 0, 0, 1, 0x02, 0, 0, 0, 2
     ])));
@@ -608,7 +608,7 @@ fn duplicated_property_is_a_protocol_error_mqtt_2_2_2_2() {
 }
 
 #[test]
-fn user_property_may_repeat_mqtt_3_3_2_17() {
+fn user_property_may_repeat_sec_3_3_2_3_7() {
     let props = [
         14, 0x26, 0, 1, b'k', 0, 1, b'v', 0x26, 0, 1, b'k', 0, 1, b'w',
     ];
@@ -622,7 +622,7 @@ fn user_property_may_repeat_mqtt_3_3_2_17() {
 }
 
 #[test]
-fn subscription_identifier_0_is_a_protocol_error_mqtt_3_8_2_1_2() {
+fn subscription_identifier_0_is_a_protocol_error_sec_3_8_2_1_2() {
     assert!(is_protocol(decode_client(
         0x82,
         &[0, 1, 2, 0x0B, 0, 0, 1, b'a', 0],
@@ -637,7 +637,7 @@ fn subscribe_with_two_subscription_identifiers_is_a_protocol_error() {
 }
 
 #[test]
-fn receive_maximum_0_is_a_protocol_error_mqtt_3_1_2_11_3() {
+fn receive_maximum_0_is_a_protocol_error_sec_3_1_2_11_3() {
     assert!(is_protocol(decode_connect(&connect_v5(
         0x02,
         &[3, 0x21, 0, 0],
@@ -646,7 +646,7 @@ fn receive_maximum_0_is_a_protocol_error_mqtt_3_1_2_11_3() {
 }
 
 #[test]
-fn maximum_packet_size_0_is_a_protocol_error_mqtt_3_1_2_11_4() {
+fn maximum_packet_size_0_is_a_protocol_error_sec_3_1_2_11_4() {
     assert!(is_protocol(decode_connect(&connect_v5(
         0x02,
         &[5, 0x27, 0, 0, 0, 0],
@@ -725,7 +725,7 @@ fn will_properties_are_decoded_separately_from_connect_properties() {
 // ---- acknowledgements -----------------------------------------------------------------------
 
 #[test]
-fn v5_ack_with_remaining_length_2_means_success_mqtt_3_4_2_1() {
+fn v5_ack_with_remaining_length_2_means_success_sec_3_4_2_1() {
     assert_eq!(
         decode_client(0x40, &[0, 7], V5),
         Ok(Packet::PubAck(Ack::new(7)))
@@ -772,7 +772,7 @@ fn v5_ack_with_reason_string_encodes_exactly() {
 }
 
 #[test]
-fn ack_with_invalid_reason_code_is_a_protocol_error() {
+fn ack_with_invalid_reason_code_is_a_protocol_error_mqtt_3_4_2_1() {
     // 0x10 is a PUBACK code, not a PUBREL one.
     assert!(is_protocol(decode_client(0x62, &[0, 1, 0x10], V5)));
     assert!(is_protocol(decode_client(0x40, &[0, 1, 0x04], V5)));
@@ -957,7 +957,7 @@ fn unsuback_v311_has_no_reason_codes_on_the_wire() {
 // ---- PING / DISCONNECT / AUTH ---------------------------------------------------------------
 
 #[test]
-fn ping_packets_encode_exactly_mqtt_3_12_and_3_13() {
+fn ping_packets_encode_exactly_sec_3_12_and_3_13() {
     assert_eq!(encoded(&Packet::PingReq, V311), vec![0xC0, 0]);
     assert_eq!(encoded(&Packet::PingResp, V5), vec![0xD0, 0]);
     assert_eq!(decode_client(0xC0, &[], V5), Ok(Packet::PingReq));
@@ -969,7 +969,7 @@ fn pingreq_with_a_body_is_malformed() {
 }
 
 #[test]
-fn v5_disconnect_with_remaining_length_0_is_normal_mqtt_3_14_2_1() {
+fn v5_disconnect_with_remaining_length_0_is_normal_sec_3_14_2_1() {
     let normal = Disconnect {
         reason: ReasonCode::SUCCESS,
         properties: Properties::default(),
@@ -1023,7 +1023,7 @@ fn server_disconnect_with_session_expiry_is_a_protocol_error_mqtt_3_14_2_2() {
 }
 
 #[test]
-fn auth_reason_codes_and_properties_mqtt_3_15_2_1() {
+fn auth_reason_codes_and_properties_sec_3_15_2_1() {
     let body = [0x18, 7, 0x15, 0, 1, b'm', 0x16, 0, 0];
     let Ok(Packet::Auth(a)) = decode_client(0xF0, &body, V5) else {
         panic!("expected AUTH")
