@@ -32,6 +32,8 @@ mod subscribe;
 mod will;
 mod wire;
 
+pub mod sys;
+
 pub use server::RunningBroker;
 pub use shared::Broker;
 pub use stats::{Stats, StatsSnapshot};

@@ -678,8 +678,11 @@ fn request_problem_information_other_than_0_or_1_is_a_protocol_error() {
 }
 
 #[test]
-fn topic_alias_0_is_a_protocol_error_mqtt_3_3_2_8() {
-    assert!(is_protocol(publish_v5_props(&[3, 0x23, 0, 0])));
+fn topic_alias_0_is_decoded_for_the_session_to_refuse_with_0x94_mqtt_3_3_2_8() {
+    match publish_v5_props(&[3, 0x23, 0, 0]) {
+        Ok(Packet::Publish(p)) => assert_eq!(p.properties.topic_alias, Some(0)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

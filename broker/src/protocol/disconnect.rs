@@ -79,7 +79,9 @@ pub fn decode_auth(r: Reader, sender: Sender) -> Result<Auth, DecodeError> {
     Ok(Auth { reason, properties })
 }
 
-/// Length of a v5 "reason code then properties" body using the short forms.
+/// Length of a v5 "reason code then properties" body. The reason code is left out only when it
+/// is 0x00 with no properties; the property length is always written after a reason code even
+/// though the spec lets it go: some clients (rumqttc 0.25) cannot read DISCONNECT without it.
 pub fn reason_body_len(
     reason: ReasonCode,
     properties: &super::packet::Properties,
@@ -92,7 +94,7 @@ pub fn reason_body_len(
     let body = if props > 0 {
         1 + with_prefix(props)
     } else if reason != ReasonCode::SUCCESS {
-        1
+        1 + with_prefix(0)
     } else {
         0
     };

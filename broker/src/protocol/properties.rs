@@ -215,11 +215,9 @@ pub fn decode_properties(
                 non_zero_u16(p.u16()?, "receive maximum 0")?,
             )?,
             TOPIC_ALIAS_MAXIMUM => once(&mut props.topic_alias_maximum, p.u16()?)?,
-            TOPIC_ALIAS => once(
-                &mut props.topic_alias,
-                // [MQTT-3.3.2-8]
-                non_zero_u16(p.u16()?, "topic alias 0")?,
-            )?,
+            // Alias 0 is decoded: the session refuses it with 0x94 Topic Alias invalid, as
+            // section 3.3.2.3.4 asks, which a codec error (0x82) could not say.
+            TOPIC_ALIAS => once(&mut props.topic_alias, p.u16()?)?,
             MAXIMUM_QOS => once(
                 &mut props.maximum_qos,
                 flag(p.u8()?, "maximum QoS not 0 or 1")?,
