@@ -4,6 +4,14 @@
 mod support;
 
 mod config;
+mod malformed;
+mod qos;
+mod retained;
+mod sessions;
+mod smoke;
+mod sys;
+mod v5_features;
+mod wills;
 
 mod external;
 

@@ -408,7 +408,9 @@ impl V3 {
         client_id: &str,
         configure: impl FnOnce(&mut rumqttc::MqttOptions),
     ) -> V3 {
-        V3::try_connect_with(addr, client_id, configure).await.expect("CONNACK accepted")
+        V3::try_connect_with(addr, client_id, configure)
+            .await
+            .expect("CONNACK accepted")
     }
 
     /// Connects and returns the CONNACK, or the refusal as an error string.
@@ -443,7 +445,9 @@ impl V3 {
             loop {
                 match incoming.recv().await {
                     Some(rumqttc::Packet::ConnAck(ack)) => return Ok(ack),
-                    Some(rumqttc::Packet::Disconnect) | None => return Err("connection closed before CONNACK".to_owned()),
+                    Some(rumqttc::Packet::Disconnect) | None => {
+                        return Err("connection closed before CONNACK".to_owned())
+                    }
                     Some(_) => {}
                 }
             }
@@ -454,7 +458,12 @@ impl V3 {
             task.abort();
             return Err(format!("{:?}", connack.code));
         }
-        Ok(V3 { client, incoming, connack, task })
+        Ok(V3 {
+            client,
+            incoming,
+            connack,
+            task,
+        })
     }
 
     /// The next PUBLISH (other packets are skipped), or None after `timeout`.
@@ -473,7 +482,11 @@ impl V3 {
     }
 
     /// Waits for the next packet matching `pick`.
-    pub async fn packet<T>(&mut self, timeout: Duration, mut pick: impl FnMut(rumqttc::Packet) -> Option<T>) -> Option<T> {
+    pub async fn packet<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(rumqttc::Packet) -> Option<T>,
+    ) -> Option<T> {
         tokio::time::timeout(timeout, async {
             loop {
                 if let Some(found) = pick(self.incoming.recv().await?) {
@@ -487,7 +500,10 @@ impl V3 {
     }
 
     pub async fn subscribe(&mut self, filter: &str, qos: rumqttc::QoS) -> rumqttc::SubAck {
-        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
         self.packet(WAIT, |p| match p {
             rumqttc::Packet::SubAck(ack) => Some(ack),
             _ => None,
@@ -526,7 +542,9 @@ impl V5 {
         client_id: &str,
         configure: impl FnOnce(&mut rumqttc::v5::MqttOptions),
     ) -> V5 {
-        V5::try_connect_with(addr, client_id, configure).await.expect("CONNACK accepted")
+        V5::try_connect_with(addr, client_id, configure)
+            .await
+            .expect("CONNACK accepted")
     }
 
     pub async fn try_connect_with(
@@ -535,7 +553,8 @@ impl V5 {
         configure: impl FnOnce(&mut rumqttc::v5::MqttOptions),
     ) -> Result<V5, String> {
         use rumqttc::v5::mqttbytes::v5::Packet;
-        let mut options = rumqttc::v5::MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+        let mut options =
+            rumqttc::v5::MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
         options.set_keep_alive(Duration::from_secs(30));
         configure(&mut options);
         let (client, mut eventloop) = rumqttc::v5::AsyncClient::new(options, 1000);
@@ -557,7 +576,19 @@ impl V5 {
                         }));
                         return;
                     }
-                    Err(_) => return,
+                    // rumqttc reports a server DISCONNECT as an error: hand it on as the packet.
+                    Err(rumqttc::v5::ConnectionError::MqttState(
+                        rumqttc::v5::StateError::ServerDisconnect { reason_code, .. },
+                    )) => {
+                        let _ = tx.send(Packet::Disconnect(
+                            rumqttc::v5::mqttbytes::v5::Disconnect::new(reason_code),
+                        ));
+                        return;
+                    }
+                    Err(e) => {
+                        eprintln!("v5 client error: {e:?}");
+                        return;
+                    }
                 }
             }
         });
@@ -565,7 +596,9 @@ impl V5 {
             loop {
                 match incoming.recv().await {
                     Some(Packet::ConnAck(ack)) => return Ok(ack),
-                    Some(Packet::Disconnect(d)) => return Err(format!("DISCONNECT {:?} before CONNACK", d.reason_code)),
+                    Some(Packet::Disconnect(d)) => {
+                        return Err(format!("DISCONNECT {:?} before CONNACK", d.reason_code))
+                    }
                     None => return Err("connection closed before CONNACK".to_owned()),
                     Some(_) => {}
                 }
@@ -577,10 +610,18 @@ impl V5 {
             task.abort();
             return Err(format!("{:?}", connack.code));
         }
-        Ok(V5 { client, incoming, connack, task })
+        Ok(V5 {
+            client,
+            incoming,
+            connack,
+            task,
+        })
     }
 
-    pub async fn publish(&mut self, timeout: Duration) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
+    pub async fn publish(
+        &mut self,
+        timeout: Duration,
+    ) -> Option<rumqttc::v5::mqttbytes::v5::Publish> {
         self.packet(timeout, |p| match p {
             rumqttc::v5::mqttbytes::v5::Packet::Publish(p) => Some(p),
             _ => None,
@@ -605,8 +646,15 @@ impl V5 {
         .flatten()
     }
 
-    pub async fn subscribe(&mut self, filter: &str, qos: rumqttc::v5::mqttbytes::QoS) -> rumqttc::v5::mqttbytes::v5::SubAck {
-        self.client.subscribe(filter, qos).await.expect("subscribe queued");
+    pub async fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: rumqttc::v5::mqttbytes::QoS,
+    ) -> rumqttc::v5::mqttbytes::v5::SubAck {
+        self.client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
         self.packet(WAIT, |p| match p {
             rumqttc::v5::mqttbytes::v5::Packet::SubAck(ack) => Some(ack),
             _ => None,

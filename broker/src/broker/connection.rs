@@ -1,0 +1,362 @@
+//! One client connection, one task: read CONNECT (within `connect_timeout_secs`), attach the
+//! session, then loop — read and decode whatever arrived, feed each packet to the session
+//! engine, pull queued messages when woken, and write everything produced as one batch —
+//! until the client leaves, breaks a rule, goes silent past its keep-alive, is taken over, or
+//! the broker shuts down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tracing::{debug, info};
+
+use super::connect::Admission;
+use super::sessions::SessionSlot;
+use super::shared::Broker;
+use super::wire::Wire;
+use crate::plugins::ClientInfo;
+use crate::protocol::{
+    encoded_len, Ack, DecodeError, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
+};
+use crate::session::{InboundPublish, KeepAlive, Violation};
+use crate::transport::{Accepted, Incoming};
+
+/// Why a connection ended, for the log, the will and the DISCONNECT sent to v5 clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// DISCONNECT from the client; `with_will` for reason 0x04.
+    ClientDisconnect {
+        with_will: bool,
+    },
+    ConnectionLost(String),
+    KeepAliveTimeout,
+    TakenOver,
+    ServerShutdown,
+    /// The client broke a rule: v5 clients get DISCONNECT with this reason.
+    Protocol {
+        reason: ReasonCode,
+        message: String,
+    },
+}
+
+impl Close {
+    pub fn violation(v: Violation) -> Close {
+        Close::Protocol {
+            reason: v.reason,
+            message: v.message.to_owned(),
+        }
+    }
+
+    pub fn protocol(reason: ReasonCode, message: &str) -> Close {
+        Close::Protocol {
+            reason,
+            message: message.to_owned(),
+        }
+    }
+
+    fn decode(err: &DecodeError) -> Close {
+        Close::Protocol {
+            reason: err.reason(),
+            message: err.to_string(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Close::ClientDisconnect { with_will: false } => "normal disconnect".to_owned(),
+            Close::ClientDisconnect { with_will: true } => {
+                "disconnect with will message".to_owned()
+            }
+            Close::ConnectionLost(why) => format!("connection lost: {why}"),
+            Close::KeepAliveTimeout => "keep-alive timeout".to_owned(),
+            Close::TakenOver => "session taken over".to_owned(),
+            Close::ServerShutdown => "server shutting down".to_owned(),
+            Close::Protocol { message, .. } => format!("protocol error: {message}"),
+        }
+    }
+
+    /// The DISCONNECT reason the broker sends a v5 client, if any.
+    fn disconnect_reason(&self) -> Option<ReasonCode> {
+        match self {
+            Close::ClientDisconnect { .. } | Close::ConnectionLost(_) => None,
+            Close::KeepAliveTimeout => Some(ReasonCode::KEEP_ALIVE_TIMEOUT),
+            Close::TakenOver => Some(ReasonCode::SESSION_TAKEN_OVER),
+            Close::ServerShutdown => Some(ReasonCode::SERVER_SHUTTING_DOWN),
+            Close::Protocol { reason, .. } => Some(*reason),
+        }
+    }
+
+    /// Whether the will is published: not after a normal DISCONNECT [MQTT-3.14.4-3], and not
+    /// on takeover (the new connection already dealt with it).
+    fn publishes_will(&self) -> bool {
+        !matches!(
+            self,
+            Close::ClientDisconnect { with_will: false } | Close::TakenOver
+        )
+    }
+}
+
+/// A connected client, after CONNECT was accepted.
+pub(crate) struct Client {
+    pub broker: Broker,
+    pub wire: Wire,
+    pub version: ProtocolVersion,
+    pub info: ClientInfo,
+    pub slot: Arc<SessionSlot>,
+    pub connection: u64,
+    pub keep_alive: KeepAlive,
+    /// The client's Maximum Packet Size (v5).
+    pub max_packet_size: Option<u32>,
+    pub kicked: oneshot::Receiver<()>,
+    pub wake: Arc<Notify>,
+    /// Packets produced and not yet encoded.
+    pub out: Vec<Packet>,
+}
+
+/// Serves one accepted TCP connection to its end. `_done` is dropped when the task ends, which
+/// is how shutdown knows every connection finished.
+pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sender<()>) {
+    let peer = incoming.peer();
+    let accepted: Accepted = match incoming.handshake().await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            debug!(%peer, "handshake failed: {e}");
+            return;
+        }
+    };
+    let mut shutdown = broker.shutdown_signal();
+    if *shutdown.borrow_and_update() {
+        return;
+    }
+    let _permit = accepted.permit;
+    let wire = Wire::new(accepted.stream, broker.clone());
+    let connect_timeout = Duration::from_secs(broker.config().limits.connect_timeout_secs);
+    let admission = Admission {
+        broker: broker.clone(),
+        peer: accepted.peer,
+        listener: accepted.listener,
+        tls_username: accepted.tls_username,
+        over_limit: accepted.over_limit,
+    };
+    let client = tokio::select! {
+        r = tokio::time::timeout(connect_timeout, admission.admit(wire)) => match r {
+            Ok(Some(client)) => client,
+            Ok(None) => return,
+            Err(_) => {
+                // Dropping the stream closes it.
+                debug!(%peer, "no CONNECT within {connect_timeout:?}; closing");
+                return;
+            }
+        },
+        _ = shutdown.changed() => return,
+    };
+    client.run(shutdown).await;
+}
+
+impl Client {
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_packet = Instant::now();
+        // Packets that arrived in the same read as CONNECT are already buffered.
+        let mut pending = self.handle_incoming(&mut last_packet).await;
+        let close = loop {
+            if let Err(close) = pending {
+                break close;
+            }
+            // Everything the last step produced, plus queued messages, leaves as one batch.
+            if let Err(close) = self.transmit() {
+                break close;
+            }
+            if let Err(e) = self.wire.flush().await {
+                break Close::ConnectionLost(e.to_string());
+            }
+            let deadline = self.keep_alive.deadline(last_packet);
+            let keep_alive = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let step = tokio::select! {
+                _ = &mut self.kicked => Err(Close::TakenOver),
+                _ = shutdown.changed() => Err(Close::ServerShutdown),
+                read = self.wire.read_more() => match read {
+                    Ok(0) => Err(Close::ConnectionLost("closed by peer".to_owned())),
+                    Err(e) => Err(Close::ConnectionLost(e.to_string())),
+                    Ok(_) => self.handle_incoming(&mut last_packet).await,
+                },
+                _ = self.wake.notified() => Ok(()),
+                _ = keep_alive => Err(Close::KeepAliveTimeout),
+            };
+            pending = step;
+        };
+        self.finish(close).await;
+    }
+
+    /// Decodes and handles every whole packet buffered.
+    async fn handle_incoming(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
+        loop {
+            match self.wire.next_packet(Some(self.version)) {
+                Ok(Some(packet)) => {
+                    *last_packet = Instant::now();
+                    self.handle(packet).await?;
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Close::decode(&e)),
+            }
+        }
+    }
+
+    /// Pulls queued messages into the batch and encodes it.
+    fn transmit(&mut self) -> Result<(), Close> {
+        let now = Instant::now();
+        {
+            let Some(mut state) = self.slot.lock_owned(self.connection) else {
+                return Err(Close::TakenOver);
+            };
+            let t = state.session.poll_transmit(now, &mut self.out);
+            drop(state);
+            let dropped = (t.expired + t.too_large) as u64;
+            if dropped > 0 {
+                super::stats::add(&self.broker.shared.stats.publish_dropped, dropped);
+            }
+        }
+        for packet in self.out.drain(..) {
+            self.wire.queue(&packet, self.version);
+        }
+        Ok(())
+    }
+
+    fn session<R>(&self, f: impl FnOnce(&mut super::sessions::SlotState) -> R) -> Result<R, Close> {
+        match self.slot.lock_owned(self.connection) {
+            Some(mut state) => Ok(f(&mut state)),
+            None => Err(Close::TakenOver),
+        }
+    }
+
+    async fn handle(&mut self, packet: Packet) -> Result<(), Close> {
+        match packet {
+            Packet::Publish(publish) => {
+                super::stats::add(&self.broker.shared.stats.publish_received, 1);
+                let inbound = self.session(|s| s.session.receive_publish(publish))?;
+                match inbound.map_err(Close::violation)? {
+                    InboundPublish::Duplicate { packet_id } => {
+                        self.out.push(Packet::PubRec(Ack::new(packet_id)));
+                    }
+                    InboundPublish::Route(publish) => {
+                        let (qos, packet_id) = (publish.qos, publish.packet_id);
+                        let reason = self.broker.publish_from_client(&self.info, publish).await;
+                        let ack = self
+                            .session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?;
+                        self.out.extend(ack);
+                    }
+                }
+            }
+            Packet::PubAck(ack) => {
+                self.session(|s| s.session.on_puback(&ack))?;
+            }
+            Packet::PubRec(ack) => {
+                let out = &mut self.out;
+                match self.slot.lock_owned(self.connection) {
+                    Some(mut s) => s.session.on_pubrec(&ack, out),
+                    None => return Err(Close::TakenOver),
+                }
+            }
+            Packet::PubRel(ack) => {
+                let comp = self.session(|s| s.session.on_pubrel(&ack))?;
+                self.out.push(comp);
+            }
+            Packet::PubComp(ack) => {
+                self.session(|s| s.session.on_pubcomp(&ack))?;
+            }
+            Packet::Subscribe(subscribe) => self.subscribe(subscribe).await?,
+            Packet::Unsubscribe(unsubscribe) => self.unsubscribe(unsubscribe)?,
+            Packet::PingReq => self.out.push(Packet::PingResp),
+            Packet::Disconnect(disconnect) => return Err(self.client_disconnect(disconnect)),
+            Packet::Connect(_) => {
+                return Err(Close::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "second CONNECT [MQTT-3.1.0-2]",
+                ))
+            }
+            Packet::Auth(_) => {
+                return Err(Close::protocol(
+                    ReasonCode::PROTOCOL_ERROR,
+                    "AUTH without an authentication method",
+                ))
+            }
+            other => {
+                return Err(Close::Protocol {
+                    reason: ReasonCode::PROTOCOL_ERROR,
+                    message: format!("{} is not sent by clients", other.name()),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// DISCONNECT from the client: may change the session expiry (v5), and says whether the
+    /// will is published (reason 0x04) or discarded [MQTT-3.14.4-3].
+    fn client_disconnect(&mut self, disconnect: Disconnect) -> Close {
+        if self.version.is_v5() {
+            let max = self.broker.config().limits.max_session_expiry;
+            let requested = disconnect.properties.session_expiry_interval;
+            let updated =
+                self.session(|s| s.expiry.on_disconnect(requested, max).map(|e| s.expiry = e));
+            match updated {
+                Ok(Ok(())) => {}
+                Ok(Err(v)) => return Close::violation(v),
+                Err(close) => return close,
+            }
+        }
+        Close::ClientDisconnect {
+            with_will: disconnect.reason == ReasonCode::DISCONNECT_WITH_WILL,
+        }
+    }
+
+    /// Ends the connection: DISCONNECT to v5 clients when the broker closes, the session goes
+    /// offline (or ends), the will is dealt with, and the disconnect is logged.
+    async fn finish(mut self, close: Close) {
+        if close != Close::TakenOver {
+            // Answers produced before the end (e.g. PUBACKs in the same batch) still go out.
+            for packet in self.out.drain(..) {
+                self.wire.queue(&packet, self.version);
+            }
+        }
+        if let Some(reason) = close.disconnect_reason().filter(|_| self.version.is_v5()) {
+            let reason_string = match &close {
+                Close::Protocol { message, .. } => Some(message.clone()),
+                _ => None,
+            };
+            let mut packet = Packet::Disconnect(Disconnect {
+                reason,
+                properties: Properties {
+                    reason_string,
+                    ..Properties::default()
+                },
+            });
+            let too_large = self
+                .max_packet_size
+                .is_some_and(|max| encoded_len(&packet, self.version) > max as usize);
+            if too_large {
+                // The reason string is optional: left out if the client could not take it.
+                packet = Packet::Disconnect(Disconnect {
+                    reason,
+                    properties: Properties::default(),
+                });
+            }
+            self.wire.queue(&packet, self.version);
+        }
+        self.wire.close().await;
+        let broker = self.broker.clone();
+        if let Some(released) = broker.shared.sessions.release(&self.slot, self.connection) {
+            broker.after_close(&self.slot, released, close.publishes_will());
+        }
+        let reason = close.describe();
+        info!(
+            "Client disconnected: {}, Reason: {reason}",
+            self.info.client_id
+        );
+        broker.shared.stats.client_disconnected();
+        broker.shared.hooks.disconnected(&self.info, &reason);
+    }
+}

@@ -1,0 +1,524 @@
+//! The session registry: client id -> [`SessionSlot`], sharded so that routing a PUBLISH takes
+//! only a short read lock on one shard per subscriber and never a global lock.
+//!
+//! A slot holds one client's [`Session`] behind its own short mutex, plus who owns it: the
+//! connection currently attached (identified by a connection number, with a channel to kick it
+//! out on takeover and the `Notify` that wakes it when a message is queued). Lock order is
+//! always shard, then slot, then the subscription tree's own lock; none is held across an
+//! `.await`. A session's filters leave the tree while its shard is locked, so a client that
+//! reconnects at once cannot subscribe before its old session's filters are gone.
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use tokio::sync::{oneshot, Notify};
+
+use crate::plugins::ClientInfo;
+use crate::protocol::Will;
+use crate::routing::{ClientKey, SubscriptionTree};
+use crate::session::{Delivery, Enqueued, Session, SessionExpiry, SessionLimits};
+
+const SHARDS: usize = 64;
+
+/// A will kept with its session until it is published or cancelled.
+#[derive(Debug, Clone)]
+pub struct StoredWill {
+    pub will: Will,
+    /// Who will "publish" it (authorization, no-local).
+    pub client: ClientInfo,
+}
+
+impl StoredWill {
+    /// The v5 Will Delay Interval in seconds (0 for 3.x).
+    pub fn delay(&self) -> u32 {
+        self.will.properties.will_delay_interval.unwrap_or(0)
+    }
+}
+
+/// The connection attached to a session.
+#[derive(Debug)]
+struct Owner {
+    connection: u64,
+    /// Tells the connection it was taken over.
+    kick: Option<oneshot::Sender<()>>,
+    /// Wakes the connection when a message is queued.
+    wake: Arc<Notify>,
+}
+
+/// The state behind a slot's lock.
+#[derive(Debug)]
+pub struct SlotState {
+    pub session: Session,
+    pub expiry: SessionExpiry,
+    /// Filters this session holds in the subscription tree, to remove them when it ends.
+    pub subscriptions: HashSet<String>,
+    owner: Option<Owner>,
+    will: Option<StoredWill>,
+    /// Bumped whenever a connection attaches or detaches, so timers armed for one offline
+    /// period (will delay, session expiry) do nothing after the client came back.
+    generation: u64,
+    /// The session is over (expired, or replaced by a clean start); stale handles ignore it.
+    ended: bool,
+}
+
+impl SlotState {
+    pub fn is_owned_by(&self, connection: u64) -> bool {
+        !self.ended
+            && self
+                .owner
+                .as_ref()
+                .is_some_and(|o| o.connection == connection)
+    }
+}
+
+#[derive(Debug)]
+pub struct SessionSlot {
+    client_id: ClientKey,
+    state: Mutex<SlotState>,
+}
+
+impl SessionSlot {
+    fn new(
+        client_id: ClientKey,
+        limits: SessionLimits,
+        expiry: SessionExpiry,
+        owner: Owner,
+    ) -> SessionSlot {
+        SessionSlot {
+            client_id,
+            state: Mutex::new(SlotState {
+                session: Session::new(limits),
+                expiry,
+                subscriptions: HashSet::new(),
+                owner: Some(owner),
+                will: None,
+                generation: 0,
+                ended: false,
+            }),
+        }
+    }
+
+    pub fn client_id(&self) -> &ClientKey {
+        &self.client_id
+    }
+
+    /// Queues a message for this session and wakes its connection. Short lock, no await.
+    pub fn deliver(&self, delivery: Delivery) -> Enqueued {
+        let mut state = self.state.lock();
+        if state.ended {
+            return Enqueued::DroppedOffline;
+        }
+        let result = state.session.enqueue(delivery);
+        if result == Enqueued::Queued {
+            if let Some(owner) = &state.owner {
+                owner.wake.notify_one();
+            }
+        }
+        result
+    }
+
+    /// The state, if `connection` still owns the session (it was not taken over).
+    pub fn lock_owned(&self, connection: u64) -> Option<MutexGuard<'_, SlotState>> {
+        let state = self.state.lock();
+        state.is_owned_by(connection).then_some(state)
+    }
+
+    /// Arms the will of the connection that owns the session.
+    pub fn set_will(&self, connection: u64, will: Option<StoredWill>) {
+        if let Some(mut state) = self.lock_owned(connection) {
+            state.will = will;
+        }
+    }
+
+    /// Keeps a delayed will while the session is offline, unless the client came back.
+    pub fn park_will(&self, generation: u64, will: StoredWill) -> bool {
+        let mut state = self.state.lock();
+        if state.generation == generation && state.owner.is_none() && !state.ended {
+            state.will = Some(will);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The parked will, if the offline period it was parked for is still going on.
+    pub fn take_parked_will(&self, generation: u64) -> Option<StoredWill> {
+        let mut state = self.state.lock();
+        if state.generation == generation && state.owner.is_none() {
+            state.will.take()
+        } else {
+            None
+        }
+    }
+}
+
+/// What [`SessionRegistry::open`] found and did.
+#[derive(Debug)]
+pub struct Opened {
+    pub slot: Arc<SessionSlot>,
+    /// An existing session was resumed (CONNACK Session Present).
+    pub session_present: bool,
+    /// Another connection held the session and was told to close [MQTT-3.1.4-3].
+    pub took_over: bool,
+    /// The previous session was offline and kept (for the disconnected-clients gauge).
+    pub resumed_offline: bool,
+    /// The will of the previous connection, armed or parked, taken out of the session: the
+    /// caller publishes it if the session ended (clean start) or its delay is 0, else drops it
+    /// because the client reconnected in time [MQTT-3.1.3-9].
+    pub previous_will: Option<StoredWill>,
+    /// A previous session was discarded by Clean Start (its filters already left the tree).
+    pub discarded: bool,
+}
+
+/// What [`SessionRegistry::release`] found and did.
+#[derive(Debug)]
+pub struct Released {
+    /// The offline period's generation, for will delay and expiry timers.
+    pub generation: u64,
+    pub expiry: SessionExpiry,
+    pub will: Option<StoredWill>,
+    /// The session ended with the connection (expiry 0); its filters already left the tree.
+    pub ended: bool,
+}
+
+/// An expired session's leftovers.
+#[derive(Debug)]
+pub struct Expired {
+    pub will: Option<StoredWill>,
+}
+
+pub struct SessionRegistry {
+    shards: Vec<RwLock<HashMap<ClientKey, Arc<SessionSlot>>>>,
+    hasher: RandomState,
+    tree: SubscriptionTree,
+}
+
+impl SessionRegistry {
+    pub fn new(tree: SubscriptionTree) -> SessionRegistry {
+        SessionRegistry {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            tree,
+        }
+    }
+
+    /// Removes an ending session's filters from the tree.
+    fn forget(&self, client_id: &ClientKey, filters: HashSet<String>) {
+        for filter in filters {
+            self.tree.unsubscribe(client_id, &filter);
+        }
+    }
+
+    fn shard(&self, client_id: &str) -> &RwLock<HashMap<ClientKey, Arc<SessionSlot>>> {
+        let index = (self.hasher.hash_one(client_id) as usize) % SHARDS;
+        &self.shards[index]
+    }
+
+    pub fn get(&self, client_id: &str) -> Option<Arc<SessionSlot>> {
+        self.shard(client_id).read().get(client_id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Attaches connection `connection` to the session of `client_id`: takes over a session
+    /// held by another connection [MQTT-3.1.4-3], resumes it unless `clean_start`
+    /// [MQTT-3.1.2-5], else starts a new one [MQTT-3.1.2-4].
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        &self,
+        client_id: &str,
+        clean_start: bool,
+        connection: u64,
+        kick: oneshot::Sender<()>,
+        wake: Arc<Notify>,
+        expiry: SessionExpiry,
+        limits: SessionLimits,
+    ) -> Opened {
+        let owner = Owner {
+            connection,
+            kick: Some(kick),
+            wake,
+        };
+        let mut shard = self.shard(client_id).write();
+        let mut opened = Opened {
+            slot: match shard.get(client_id) {
+                Some(slot) => slot.clone(),
+                None => {
+                    let key: ClientKey = client_id.into();
+                    let slot = Arc::new(SessionSlot::new(key.clone(), limits, expiry, owner));
+                    shard.insert(key, slot.clone());
+                    return Opened {
+                        slot,
+                        session_present: false,
+                        took_over: false,
+                        resumed_offline: false,
+                        previous_will: None,
+                        discarded: false,
+                    };
+                }
+            },
+            session_present: false,
+            took_over: false,
+            resumed_offline: false,
+            previous_will: None,
+            discarded: false,
+        };
+        let existing = opened.slot.clone();
+        let mut state = existing.state.lock();
+        if let Some(mut old) = state.owner.take() {
+            opened.took_over = true;
+            if let Some(kick) = old.kick.take() {
+                let _ = kick.send(());
+            }
+        }
+        opened.resumed_offline = !opened.took_over;
+        opened.previous_will = state.will.take();
+        state.generation += 1;
+        if clean_start {
+            state.ended = true;
+            state.session.detach();
+            opened.discarded = true;
+            let filters = std::mem::take(&mut state.subscriptions);
+            drop(state);
+            self.forget(&existing.client_id, filters);
+            let key = existing.client_id.clone();
+            let slot = Arc::new(SessionSlot::new(key.clone(), limits, expiry, owner));
+            shard.insert(key, slot.clone());
+            opened.slot = slot;
+        } else {
+            state.owner = Some(owner);
+            state.expiry = expiry;
+            opened.session_present = true;
+        }
+        opened
+    }
+
+    /// Detaches `connection` from its session when the connection ends. `None` if the
+    /// connection no longer owned it (taken over: the new owner already handled the will).
+    pub fn release(&self, slot: &Arc<SessionSlot>, connection: u64) -> Option<Released> {
+        let mut shard = self.shard(&slot.client_id).write();
+        let mut state = slot.state.lock();
+        if !state.is_owned_by(connection) {
+            return None;
+        }
+        state.owner = None;
+        state.generation += 1;
+        state.session.detach();
+        let will = state.will.take();
+        let ended = state.expiry.secs == 0;
+        let released = Released {
+            generation: state.generation,
+            expiry: state.expiry,
+            will,
+            ended,
+        };
+        if ended {
+            state.ended = true;
+            if shard
+                .get(&slot.client_id)
+                .is_some_and(|s| Arc::ptr_eq(s, slot))
+            {
+                shard.remove(&slot.client_id);
+            }
+            let filters = std::mem::take(&mut state.subscriptions);
+            drop(state);
+            self.forget(&slot.client_id, filters);
+        }
+        drop(shard);
+        Some(released)
+    }
+
+    /// Ends an offline session whose expiry ran out, if no client came back since `generation`.
+    pub fn expire(&self, slot: &Arc<SessionSlot>, generation: u64) -> Option<Expired> {
+        let mut shard = self.shard(&slot.client_id).write();
+        let mut state = slot.state.lock();
+        if state.ended || state.owner.is_some() || state.generation != generation {
+            return None;
+        }
+        state.ended = true;
+        if shard
+            .get(&slot.client_id)
+            .is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
+            shard.remove(&slot.client_id);
+        }
+        let filters = std::mem::take(&mut state.subscriptions);
+        let will = state.will.take();
+        drop(state);
+        self.forget(&slot.client_id, filters);
+        drop(shard);
+        Some(Expired { will })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> SessionLimits {
+        SessionLimits {
+            max_inflight: 10,
+            max_queued_messages: 10,
+            receive_maximum: 10,
+            topic_alias_maximum: 0,
+        }
+    }
+
+    fn keep(secs: u32) -> SessionExpiry {
+        SessionExpiry {
+            secs,
+            capped: false,
+        }
+    }
+
+    fn open(
+        r: &SessionRegistry,
+        id: &str,
+        clean: bool,
+        conn: u64,
+        expiry: u32,
+    ) -> (Opened, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            r.open(
+                id,
+                clean,
+                conn,
+                tx,
+                Arc::new(Notify::new()),
+                keep(expiry),
+                limits(),
+            ),
+            rx,
+        )
+    }
+
+    #[test]
+    fn new_connection_with_same_client_id_takes_over_mqtt_3_1_4_3() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, mut kicked) = open(&r, "c", false, 1, 100);
+        assert!(!first.session_present);
+        let (second, _) = open(&r, "c", false, 2, 100);
+        assert!(second.took_over);
+        assert!(second.session_present);
+        assert!(Arc::ptr_eq(&first.slot, &second.slot));
+        assert!(kicked.try_recv().is_ok());
+        // the old connection no longer owns the session
+        assert!(first.slot.lock_owned(1).is_none());
+        assert!(r.release(&first.slot, 1).is_none());
+        assert!(second.slot.lock_owned(2).is_some());
+    }
+
+    #[test]
+    fn clean_start_discards_the_existing_session_mqtt_3_1_2_4() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, _) = open(&r, "c", false, 1, 100);
+        let key: ClientKey = "c".into();
+        {
+            let mut state = first.slot.lock_owned(1).unwrap();
+            state.subscriptions.insert("a/#".into());
+            r.tree.subscribe(
+                &key,
+                "a/#",
+                crate::routing::Subscription {
+                    options: crate::protocol::SubscriptionOptions::qos(
+                        crate::protocol::QoS::AtMostOnce,
+                    ),
+                    identifier: None,
+                },
+            );
+        }
+        r.release(&first.slot, 1).unwrap();
+        assert_eq!(r.tree.len(), 1);
+        let (second, _) = open(&r, "c", true, 2, 100);
+        assert!(!second.session_present);
+        assert!(!Arc::ptr_eq(&first.slot, &second.slot));
+        assert!(second.discarded);
+        assert_eq!(r.tree.len(), 0);
+        assert!(Arc::ptr_eq(&r.get("c").unwrap(), &second.slot));
+    }
+
+    #[test]
+    fn session_with_expiry_zero_ends_with_the_connection() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, _) = open(&r, "c", false, 1, 0);
+        let released = r.release(&first.slot, 1).unwrap();
+        assert!(released.ended);
+        assert!(r.get("c").is_none());
+    }
+
+    #[test]
+    fn offline_session_expires_unless_the_client_came_back_mqtt_3_1_2_23() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, _) = open(&r, "c", false, 1, 10);
+        let released = r.release(&first.slot, 1).unwrap();
+        assert!(!released.ended);
+        // the client comes back: the old timer's generation is stale
+        let (second, _) = open(&r, "c", false, 2, 10);
+        assert!(r.expire(&second.slot, released.generation).is_none());
+        let released = r.release(&second.slot, 2).unwrap();
+        assert!(r.expire(&second.slot, released.generation).is_some());
+        assert!(r.get("c").is_none());
+    }
+
+    #[test]
+    fn reconnect_takes_the_parked_will_out_mqtt_3_1_3_9() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, _) = open(&r, "c", false, 1, 100);
+        let released = r.release(&first.slot, 1).unwrap();
+        let will = StoredWill {
+            will: Will {
+                topic: "w".into(),
+                payload: bytes::Bytes::new(),
+                qos: crate::protocol::QoS::AtMostOnce,
+                retain: false,
+                properties: Default::default(),
+            },
+            client: ClientInfo {
+                client_id: "c".into(),
+                username: None,
+                peer: None,
+                listener: "default".into(),
+                protocol: crate::protocol::ProtocolVersion::V5,
+            },
+        };
+        assert!(first.slot.park_will(released.generation, will));
+        let (second, _) = open(&r, "c", false, 2, 100);
+        assert!(second.previous_will.is_some());
+        assert!(second.slot.take_parked_will(released.generation).is_none());
+    }
+
+    #[test]
+    fn deliver_wakes_the_owning_connection() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let wake = Arc::new(Notify::new());
+        let (tx, _rx) = oneshot::channel();
+        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        let msg = Arc::new(crate::session::Message {
+            topic: "t".into(),
+            payload: bytes::Bytes::new(),
+            qos: crate::protocol::QoS::AtLeastOnce,
+            retain: false,
+            properties: Default::default(),
+            expires_at: None,
+            publisher: "p".into(),
+        });
+        let d = Delivery::live(msg, crate::protocol::QoS::AtLeastOnce, false, vec![]);
+        assert_eq!(opened.slot.deliver(d), Enqueued::Queued);
+        // the permit is stored: a later wait returns at once
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified())
+                .await
+                .unwrap()
+        });
+    }
+}

@@ -1,0 +1,90 @@
+//! Wills and the end of sessions. A will is published when its connection closes without a
+//! normal DISCONNECT [MQTT-3.1.2-8], after its v5 Will Delay Interval unless the client comes
+//! back first [MQTT-3.1.3-9] or the session ends first. An offline session ends when its
+//! expiry runs out; its subscriptions then leave the tree.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use super::sessions::{Released, SessionSlot, StoredWill};
+use super::shared::Broker;
+use super::stats;
+use crate::protocol::Publish;
+use crate::session::SessionExpiry;
+
+impl Broker {
+    /// Publishes a will now, in a task of its own (it goes through authorization).
+    pub(crate) fn spawn_will(&self, will: StoredWill) {
+        let broker = self.clone();
+        tokio::spawn(async move { broker.publish_will(will).await });
+    }
+
+    pub(crate) async fn publish_will(&self, stored: StoredWill) {
+        let mut properties = stored.will.properties;
+        properties.will_delay_interval = None;
+        let publish = Publish {
+            dup: false,
+            qos: stored.will.qos,
+            retain: stored.will.retain,
+            topic: stored.will.topic,
+            packet_id: None,
+            properties,
+            payload: stored.will.payload,
+        };
+        debug!(client = %stored.client.client_id, topic = %publish.topic, "publishing will");
+        self.publish_as(&stored.client, publish).await;
+    }
+
+    /// What happens to a session after its connection closed: its will (published now,
+    /// delayed, or not at all) and, if it outlives the connection, its expiry.
+    pub(crate) fn after_close(&self, slot: &Arc<SessionSlot>, released: Released, will: bool) {
+        let will = released.will.filter(|_| will);
+        if released.ended {
+            if let Some(w) = will {
+                self.spawn_will(w);
+            }
+            return;
+        }
+        stats::add(&self.shared.stats.clients_disconnected, 1);
+        if let Some(w) = will {
+            let delay = w.delay();
+            if delay == 0 {
+                self.spawn_will(w);
+            } else if slot.park_will(released.generation, w) {
+                let broker = self.clone();
+                let slot = slot.clone();
+                let generation = released.generation;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+                    if let Some(w) = slot.take_parked_will(generation) {
+                        broker.publish_will(w).await;
+                    }
+                });
+            }
+        }
+        self.arm_expiry(slot, released.generation, released.expiry);
+    }
+
+    fn arm_expiry(&self, slot: &Arc<SessionSlot>, generation: u64, expiry: SessionExpiry) {
+        if expiry.secs == SessionExpiry::NEVER {
+            return;
+        }
+        let broker = self.clone();
+        let slot = slot.clone();
+        let at = Instant::now() + Duration::from_secs(u64::from(expiry.secs));
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            if let Some(expired) = broker.shared.sessions.expire(&slot, generation) {
+                let client_id = slot.client_id().clone();
+                info!("Session expired: {client_id}");
+                stats::sub(&broker.shared.stats.clients_disconnected, 1);
+                if let Some(w) = expired.will {
+                    broker.publish_will(w).await;
+                }
+                broker.shared.hooks.session_expired(&client_id);
+            }
+        });
+    }
+}
