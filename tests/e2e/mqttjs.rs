@@ -104,6 +104,17 @@ fn ws_listener_over_max_connections_refuses_new_clients_and_keeps_existing_ones(
     ] {
         assert!(output.contains(step), "{step:?} missing:\n{output}");
     }
+    // Counted in the broker's log as refusals, never as connections.
+    for client in ["over-limit-v5", "over-limit-v4"] {
+        assert!(
+            broker
+                .log
+                .wait_for(&format!("Client refused: {client},"), crate::support::WAIT)
+                .is_some(),
+            "{client} refusal not logged:\n{}",
+            broker.dump_log()
+        );
+    }
     assert_eq!(
         broker.log.count("Client connected: over-limit-"),
         0,
