@@ -177,3 +177,104 @@ fn mutual_tls_client_certificate_cn_becomes_the_username() {
         broker.dump_log()
     );
 }
+
+#[test]
+fn sighup_reloads_the_tls_certificate_without_dropping_a_connected_mosquitto_sub() {
+    let old_ca = Pki::new();
+    let broker = tls_broker(&old_ca, false);
+    let secure = broker.listener("secure");
+    let old_trust = old_ca.ca_path();
+    let mut sub = Tool::spawn(
+        "mosquitto_sub",
+        mosquitto(
+            "mosquitto_sub",
+            "localhost",
+            secure,
+            "mqttv311",
+            &[&old_trust],
+        )
+        .args([
+            "-i",
+            "reload-sub",
+            "-t",
+            "iot/sensors/#",
+            "-v",
+            "-C",
+            "1",
+            "-W",
+            "120",
+        ]),
+    );
+    sub.expect_line("received SUBACK", TOOL_WAIT);
+
+    // A certificate from another CA replaces the files the listener was configured with.
+    let new_ca = Pki::new();
+    let (new_cert, new_key) = new_ca.server();
+    let (cert, key) = (
+        old_ca.dir.path().join("server.crt"),
+        old_ca.dir.path().join("server.key"),
+    );
+    std::fs::copy(&new_cert, &cert).expect("replace certificate");
+    std::fs::copy(&new_key, &key).expect("replace key");
+    broker.signal("HUP");
+    assert!(
+        broker.log.wait_for("SIGHUP", WAIT).is_some(),
+        "{}",
+        broker.dump_log()
+    );
+
+    // New connections get the new certificate (polled: the reload follows the log line).
+    let new_trust = new_ca.ca_path();
+    let publish = |trust: &Path, id: &str| {
+        let mut publisher = Tool::spawn(
+            "mosquitto_pub",
+            mosquitto("mosquitto_pub", "localhost", secure, "mqttv311", &[trust]).args([
+                "-i",
+                id,
+                "-t",
+                "iot/sensors/temperature",
+                "-q",
+                "1",
+                "-m",
+                READING,
+            ]),
+        );
+        publisher
+            .wait_exit(TOOL_WAIT)
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + TOOL_WAIT;
+    let mut attempt = 0;
+    while !publish(&new_trust, &format!("reload-pub-{attempt}")) {
+        attempt += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was never served:\n{}",
+            broker.dump_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        !publish(&old_trust, "stale-trust-pub"),
+        "the old certificate is still served"
+    );
+
+    // The subscriber connected before the reload is still there and gets the reading.
+    let output = sub.expect_success(TOOL_WAIT);
+    let line = format!("iot/sensors/temperature {READING}");
+    assert!(output.lines().any(|l| l == line), "{output}");
+    // One connection throughout (libmosquitto would have reconnected after a drop), closed by
+    // the subscriber's own DISCONNECT once it had its message.
+    assert_eq!(
+        broker.log.count("Client connected: reload-sub,"),
+        1,
+        "{}",
+        broker.dump_log()
+    );
+    let closed = broker
+        .log
+        .wait_for("Client disconnected: reload-sub,", WAIT)
+        .unwrap_or_else(|| panic!("no disconnect line:\n{}", broker.dump_log()));
+    assert!(closed.contains("normal disconnect"), "{closed}");
+}
