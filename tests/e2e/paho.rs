@@ -121,3 +121,17 @@ fn paho1_mqtt_3_1_1_qos1_round_trip_over_websocket_root_path() {
         "{output}"
     );
 }
+
+#[test]
+fn paho2_example_pair_over_the_default_ws_listener_placed_by_mqtt_ws_bind() {
+    // The seed's way: no listener in the config, only the environment moves the defaults.
+    let broker = Broker::in_dir(
+        tempfile::tempdir().expect("temp dir"),
+        "sys_interval = 0\n",
+        &[
+            ("MQTT_BIND_ADDRESS", "127.0.0.1:0"),
+            ("MQTT_WS_BIND", "127.0.0.1:0"),
+        ],
+    );
+    example_pair(&broker, broker.listener("ws"), "websockets", "/mqtt");
+}
