@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::protocol::{Properties, QoS, SubscriptionOptions};
+use crate::protocol::{Properties, Publish, QoS, SubscriptionOptions, Will};
 
 /// The session expiry interval meaning "the session never expires" (MQTT 5, 3.1.2.11.2).
 pub const NEVER_EXPIRES: u32 = 0xFFFF_FFFF;
@@ -51,6 +51,48 @@ impl StoredMessage {
         }
     }
 
+    /// The stored form of an inbound PUBLISH received at `now` (topic alias already resolved):
+    /// the Message Expiry Interval becomes the absolute `expires_at`; per-hop properties
+    /// (topic alias, subscription identifiers, ...) are dropped.
+    pub fn from_publish(publish: &Publish, now: SystemTime) -> StoredMessage {
+        let mut properties = StoredMessage::stored_properties(&publish.properties);
+        properties.subscription_identifiers.clear();
+        let expires_at = properties
+            .message_expiry_interval
+            .take()
+            .and_then(|secs| now.checked_add(Duration::from_secs(u64::from(secs))));
+        StoredMessage {
+            topic: publish.topic.clone(),
+            payload: publish.payload.clone(),
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+            expires_at,
+        }
+    }
+
+    /// The PUBLISH to send at `now`: the Message Expiry Interval is what is left of it,
+    /// rounded up so a live message never says 0 [MQTT-3.3.2-6]. `dup` is set on a
+    /// redelivery after reconnect [MQTT-3.3.1-1]. MQTT 3.x clients get no properties (the
+    /// codec does not encode them for 3.x).
+    pub fn to_publish(&self, packet_id: Option<u16>, dup: bool, now: SystemTime) -> Publish {
+        let mut properties = self.properties.clone();
+        if let Some(at) = self.expires_at {
+            let left = at.duration_since(now).unwrap_or(Duration::ZERO);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            properties.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+        }
+        Publish {
+            dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.clone(),
+            packet_id,
+            properties,
+            payload: self.payload.clone(),
+        }
+    }
+
     /// True once the message's expiry has passed: it must not be delivered any more
     /// [MQTT-3.3.2-5].
     pub fn is_expired(&self, now: SystemTime) -> bool {
@@ -87,6 +129,26 @@ pub struct StoredSubscription {
 pub struct StoredWill {
     pub message: StoredMessage,
     pub delay_secs: u32,
+}
+
+impl StoredWill {
+    /// The stored form of the will of a CONNECT received at `now`, with its Will Delay
+    /// Interval (0 when absent or for MQTT 3.x).
+    pub fn from_will(will: &Will, now: SystemTime) -> StoredWill {
+        let publish = Publish {
+            dup: false,
+            qos: will.qos,
+            retain: will.retain,
+            topic: will.topic.clone(),
+            packet_id: None,
+            properties: will.properties.clone(),
+            payload: will.payload.clone(),
+        };
+        StoredWill {
+            message: StoredMessage::from_publish(&publish, now),
+            delay_secs: will.properties.will_delay_interval.unwrap_or(0),
+        }
+    }
 }
 
 /// A persistent session: everything but its message queues (those are separate records so a
@@ -227,4 +289,86 @@ pub(crate) fn from_millis(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH
         .checked_add(Duration::from_millis(ms))
         .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+
+    #[test]
+    fn expiry_interval_becomes_absolute_and_is_decremented_on_send_mqtt_3_3_2_6() {
+        let mut properties = Properties {
+            message_expiry_interval: Some(10),
+            content_type: Some("text/plain".into()),
+            topic_alias: Some(3),
+            subscription_identifiers: vec![4],
+            ..Properties::default()
+        };
+        properties.user_properties.push(("k".into(), "v".into()));
+        let publish = Publish {
+            dup: false,
+            qos: QoS::AtLeastOnce,
+            retain: true,
+            topic: "a/b".into(),
+            packet_id: Some(1),
+            properties,
+            payload: Bytes::from_static(b"x"),
+        };
+        let stored = StoredMessage::from_publish(&publish, t0());
+        assert_eq!(stored.expires_at, Some(t0() + Duration::from_secs(10)));
+        assert_eq!(stored.properties.message_expiry_interval, None);
+        assert_eq!(stored.properties.topic_alias, None);
+        assert!(stored.properties.subscription_identifiers.is_empty());
+        assert_eq!(
+            stored.properties.content_type.as_deref(),
+            Some("text/plain")
+        );
+
+        let later = t0() + Duration::from_millis(3_500);
+        let out = stored.to_publish(Some(9), true, later);
+        assert_eq!(out.properties.message_expiry_interval, Some(7));
+        assert!(out.dup);
+        assert_eq!(out.packet_id, Some(9));
+        assert_eq!(
+            out.properties.user_properties,
+            vec![("k".into(), "v".into())]
+        );
+        assert!(!stored.is_expired(later));
+        assert!(stored.is_expired(t0() + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn will_keeps_its_delay_interval() {
+        let will = Will {
+            topic: "w".into(),
+            payload: Bytes::from_static(b"bye"),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            properties: Properties {
+                will_delay_interval: Some(30),
+                ..Properties::default()
+            },
+        };
+        let stored = StoredWill::from_will(&will, t0());
+        assert_eq!(stored.delay_secs, 30);
+        assert_eq!(stored.message.expires_at, None);
+        assert_eq!(stored.message.properties.will_delay_interval, None);
+    }
+
+    #[test]
+    fn session_expires_its_interval_after_disconnect_never_or_with_the_connection() {
+        let mut s = StoredSession::new("c", 60);
+        assert!(!s.is_expired(t0()), "connected sessions do not expire");
+        s.disconnected_at = Some(t0());
+        assert!(!s.is_expired(t0() + Duration::from_secs(59)));
+        assert!(s.is_expired(t0() + Duration::from_secs(60)));
+        s.expiry_interval = NEVER_EXPIRES;
+        assert!(!s.is_expired(t0() + Duration::from_secs(1 << 40)));
+        s.expiry_interval = 0;
+        assert!(s.is_expired(t0()));
+    }
 }

@@ -457,6 +457,15 @@ async fn concurrent_tasks_awaiting_commits_are_grouped() {
 }
 
 #[test]
+fn a_commit_dropped_unawaited_is_still_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite(dir.path());
+    drop(store.save_session(StoredSession::new("s", NEVER_EXPIRES)));
+    store.sync().wait().expect("sync");
+    assert!(store.load(now()).expect("loads").session("s").is_some());
+}
+
+#[test]
 fn a_failing_batch_does_not_fail_the_batches_grouped_with_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = sqlite(dir.path());
