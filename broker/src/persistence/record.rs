@@ -73,8 +73,8 @@ impl StoredMessage {
 
     /// The PUBLISH to send at `now`: the Message Expiry Interval is what is left of it,
     /// rounded up so a live message never says 0 [MQTT-3.3.2-6]. `dup` is set on a
-    /// redelivery after reconnect [MQTT-3.3.1-1]. MQTT 3.x clients get no properties (the
-    /// codec does not encode them for 3.x).
+    /// redelivery after reconnect [MQTT-3.3.1-1]. For an MQTT 3.x client the caller sends it
+    /// without properties.
     pub fn to_publish(&self, packet_id: Option<u16>, dup: bool, now: SystemTime) -> Publish {
         let mut properties = self.properties.clone();
         if let Some(at) = self.expires_at {
