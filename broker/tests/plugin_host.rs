@@ -359,7 +359,7 @@ async fn plugin_looping_forever_is_cut_off_at_timeout_ms_and_on_error_decides() 
 
 #[tokio::test(flavor = "current_thread")]
 async fn plugin_looping_forever_does_not_stall_other_tasks_on_its_thread() {
-    let (_dir, hooks) = misbehaving("loop", "deny", 300).await;
+    let (_dir, hooks) = misbehaving("loop", "deny", 400).await;
     let ticks = Arc::new(AtomicU64::new(0));
     let ticker = {
         let ticks = ticks.clone();

@@ -92,7 +92,11 @@ macro_rules! export_plugin {
             const VERSION: &'static str = env!("CARGO_PKG_VERSION");
             const HOOKS: $crate::Hooks = $crate::Hooks::empty()$(.union($crate::Hooks::$hook))*;
         }
-        type __WaspmqPluginExport = $crate::Adapter<$plugin>;
+        // Exported only in the component: built for the host (`cargo build --workspace`) the
+        // crate is a plain library whose hooks can be unit-tested.
+        #[doc(hidden)]
+        pub type __WaspmqPluginExport = $crate::Adapter<$plugin>;
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_plugin_world!(__WaspmqPluginExport with_types_in $crate::bindings);
     };
 }
