@@ -622,6 +622,30 @@ async fn reload_rereads_the_plugin_list() {
 }
 
 #[tokio::test]
+async fn reload_adds_plugins_to_a_broker_started_without_any() {
+    let (dir, config) = setup(TABOO, &[("taboo.wasm", "topic_taboo")]);
+    let empty = Config {
+        base_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let hooks = Hooks::load(&empty).await.expect("load");
+    let c = client("c", None);
+    assert_eq!(
+        hooks
+            .authorize_publish(&c, "prohibited", QoS::AtMostOnce, false)
+            .await,
+        Decision::Defer
+    );
+    hooks.reload(&config).await.expect("reload");
+    assert_eq!(
+        hooks
+            .authorize_publish(&c, "prohibited", QoS::AtMostOnce, false)
+            .await,
+        NOT_AUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn no_plugins_defer_everything() {
     let hooks = Hooks::load(&Config::default()).await.expect("load");
     let c = client("c", None);
@@ -637,5 +661,40 @@ async fn no_plugins_defer_everything() {
             .on_message(&c, "t", &payload, QoS::AtMostOnce, false)
             .await,
         MessageVerdict::Pass
+    );
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_on_disk_by_content_hash() {
+    let (dir, config) = setup(TABOO, &[("taboo.wasm", "topic_taboo")]);
+    let cache = dir.path().join(".waspmq-cache/plugins");
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    let first = Hooks::load(&config).await.expect("load");
+    let cached = entries();
+    assert_eq!(cached.len(), 1, "one compiled component: {cached:?}");
+    let hash = &first.plugin_status()[0].hash;
+    let name = cached[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        name.starts_with(hash.as_str()) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+
+    // A second broker start loads the cached compilation and behaves the same.
+    let second = Hooks::load(&config).await.expect("load from cache");
+    assert_eq!(entries().len(), 1);
+    let c = client("c", None);
+    assert_eq!(
+        second
+            .authorize_publish(&c, "prohibited", QoS::AtMostOnce, false)
+            .await,
+        NOT_AUTHORIZED
     );
 }

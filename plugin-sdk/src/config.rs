@@ -10,6 +10,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// A config from its JSON text (the broker hands it over this way; use it in unit tests).
+    pub fn from_json(json: &str) -> Result<Config, String> {
+        Config::parse(json)
+    }
+
     pub(crate) fn parse(json: &str) -> Result<Config, String> {
         let table: Value = if json.trim().is_empty() {
             Value::Object(Default::default())

@@ -46,6 +46,7 @@ pub mod bindings {
         default_bindings_module: "waspmq_plugin_sdk::bindings",
         runtime_path: "waspmq_plugin_sdk::__wit_bindgen::rt",
         bitflags_path: "waspmq_plugin_sdk::__wit_bindgen::rt::bitflags",
+        additional_derives: [PartialEq],
         generate_all,
     });
 }

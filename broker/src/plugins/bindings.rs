@@ -65,3 +65,26 @@ pub fn verdict(v: message::Verdict) -> MessageVerdict {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_never_carries_a_success_code() {
+        assert_eq!(
+            decision(wit::Decision::Deny(0x87)),
+            Decision::Deny(ReasonCode::NOT_AUTHORIZED)
+        );
+        assert_eq!(
+            decision(wit::Decision::Deny(0x00)),
+            Decision::Deny(ReasonCode::UNSPECIFIED_ERROR)
+        );
+        assert_eq!(
+            decision(wit::Decision::Deny(0x05)),
+            Decision::Deny(ReasonCode::UNSPECIFIED_ERROR)
+        );
+        assert_eq!(decision(wit::Decision::Allow), Decision::Allow);
+        assert_eq!(decision(wit::Decision::Defer), Decision::Defer);
+    }
+}

@@ -165,10 +165,10 @@ impl Chain {
     pub async fn decide(&self, hook: HookSet, call: Call<'_>) -> Decision {
         let slots = self.slots.load();
         for slot in slots.iter() {
-            let version = slot.version();
-            if !version.wants(hook) {
+            if !slot.wants(hook) {
                 continue;
             }
+            let version = slot.version();
             let decision = match slot.call(&version, call, slot.decision_timeout()).await {
                 Ok(Answer::Decision(d)) => bindings::decision(d),
                 Ok(_) | Err(()) => slot.on_error(),
@@ -249,13 +249,13 @@ impl Chain {
         }
     }
 
-    /// Queues a notification; never waits. A full queue drops it and counts the drop.
-    pub fn notify(&self, event: Event) {
-        let hook = event.hook();
-        if !self.slots.load().iter().any(|s| s.version().wants(hook)) {
+    /// Queues a notification if a plugin wants it; never waits. A full queue drops it and
+    /// counts the drop. `event` is only built when some plugin wants `hook`.
+    pub fn notify(&self, hook: HookSet, event: impl FnOnce() -> Event) {
+        if !self.slots.load().iter().any(|s| s.wants(hook)) {
             return;
         }
-        if self.events.try_send(event).is_err() {
+        if self.events.try_send(event()).is_err() {
             let dropped = self.dropped_events.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(
@@ -346,3 +346,25 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
 
 /// How long the watcher waits for a burst of file events to settle before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn message_filters_match_per_mqtt_4_7_1() {
+        assert!(topic_matches("sensors/#", "sensors"));
+        assert!(topic_matches("sensors/#", "sensors/a/b"));
+        assert!(topic_matches("sensors/+/t", "sensors/a/t"));
+        assert!(!topic_matches("sensors/+/t", "sensors/a/b/t"));
+        assert!(!topic_matches("sensors/a", "sensors/a/b"));
+        assert!(topic_matches("#", "anything"));
+    }
+
+    #[test]
+    fn dollar_topics_do_not_match_leading_wildcards_mqtt_4_7_2_1() {
+        assert!(!topic_matches("#", "$SYS/uptime"));
+        assert!(!topic_matches("+/uptime", "$SYS/uptime"));
+        assert!(topic_matches("$SYS/#", "$SYS/uptime"));
+    }
+}

@@ -11,7 +11,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
 /// How often the engine's epoch advances: the granularity of `timeout_ms` and of yielding.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Builds the engine and starts its epoch ticker (which stops when the engine is dropped).
 pub fn new_engine() -> anyhow::Result<Engine> {

@@ -99,9 +99,7 @@ impl Hooks {
     /// is an error; any other is logged and left out. Each plugin's config gets the broker's
     /// `[auth] allow_anonymous` as `allow_anonymous` unless it sets that key itself.
     pub async fn load(config: &Config) -> anyhow::Result<Hooks> {
-        if config.plugins.is_empty() {
-            return Ok(Hooks::none());
-        }
+        // A chain even without plugins, so SIGHUP can add some later.
         Ok(Hooks {
             chain: Some(Chain::start(config).await?),
         })
@@ -109,12 +107,12 @@ impl Hooks {
 
     /// SIGHUP: re-reads the plugin list. Entries whose settings and file are unchanged keep
     /// their running version; on error (a `required` plugin fails) the old chain stays.
-    /// A broker started without plugins needs a restart to get some.
+    /// (`Hooks::none()` has no chain to reload: it refuses a list with plugins.)
     pub async fn reload(&self, config: &Config) -> anyhow::Result<()> {
         match &self.chain {
             Some(chain) => chain.reload(config).await,
             None if config.plugins.is_empty() => Ok(()),
-            None => anyhow::bail!("the broker started without plugins: restart it to load some"),
+            None => anyhow::bail!("these hooks were made with Hooks::none(): use Hooks::load"),
         }
     }
 
@@ -239,35 +237,39 @@ impl Hooks {
     /// Notifications: queued, never delay the client.
     pub fn connected(&self, client: &ClientInfo) {
         if let Some(chain) = &self.chain {
-            chain.notify(Event::Connected(client.into()));
+            chain.notify(HookSet::CONNECTED, || Event::Connected(client.into()));
         }
     }
 
     pub fn disconnected(&self, client: &ClientInfo, reason: &str) {
         if let Some(chain) = &self.chain {
-            chain.notify(Event::Disconnected(client.into(), reason.to_owned()));
+            chain.notify(HookSet::DISCONNECTED, || {
+                Event::Disconnected(client.into(), reason.to_owned())
+            });
         }
     }
 
     pub fn subscribed(&self, client: &ClientInfo, filter: &str, qos: QoS) {
         if let Some(chain) = &self.chain {
-            chain.notify(Event::Subscribed(
-                client.into(),
-                filter.to_owned(),
-                qos.into(),
-            ));
+            chain.notify(HookSet::SUBSCRIBED, || {
+                Event::Subscribed(client.into(), filter.to_owned(), qos.into())
+            });
         }
     }
 
     pub fn unsubscribed(&self, client: &ClientInfo, filter: &str) {
         if let Some(chain) = &self.chain {
-            chain.notify(Event::Unsubscribed(client.into(), filter.to_owned()));
+            chain.notify(HookSet::UNSUBSCRIBED, || {
+                Event::Unsubscribed(client.into(), filter.to_owned())
+            });
         }
     }
 
     pub fn session_expired(&self, client_id: &str) {
         if let Some(chain) = &self.chain {
-            chain.notify(Event::SessionExpired(client_id.to_owned()));
+            chain.notify(HookSet::SESSION_EXPIRED, || {
+                Event::SessionExpired(client_id.to_owned())
+            });
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
+use super::bindings::HookSet;
 use super::version::{Answer, Call, Failure, FailureKind, PluginVersion};
 use super::Decision;
 use crate::config::{OnError, PluginConfig};
@@ -70,6 +71,11 @@ impl PluginSlot {
     /// disturbs a call in flight.
     pub fn version(&self) -> Arc<PluginVersion> {
         self.current.load_full()
+    }
+
+    /// Whether the version in service asked for `hook` (cheap: no reference count taken).
+    pub fn wants(&self, hook: HookSet) -> bool {
+        self.current.load().wants(hook)
     }
 
     /// Puts a new version in service.

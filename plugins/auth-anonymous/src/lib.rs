@@ -25,3 +25,42 @@ impl Plugin for AuthAnonymous {
 }
 
 export_plugin!(AuthAnonymous, hooks = [AUTHENTICATE]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(username: Option<&str>) -> ClientInfo {
+        ClientInfo {
+            client_id: "c".into(),
+            username: username.map(str::to_owned),
+            peer: None,
+            protocol_version: 5,
+            listener: "default".into(),
+        }
+    }
+
+    fn plugin(json: &str) -> AuthAnonymous {
+        AuthAnonymous::init(Config::from_json(json).expect("json")).expect("init")
+    }
+
+    #[test]
+    fn anonymous_clients_follow_allow_anonymous() {
+        let refuse = plugin(r#"{"allow_anonymous": false}"#);
+        assert_eq!(
+            refuse.authenticate(&client(None), None),
+            Decision::Deny(reason::NOT_AUTHORIZED)
+        );
+        let allow = plugin(r#"{"allow_anonymous": true}"#);
+        assert_eq!(allow.authenticate(&client(None), None), Decision::Allow);
+    }
+
+    #[test]
+    fn clients_with_a_username_are_left_to_the_next_plugin() {
+        let refuse = plugin(r#"{"allow_anonymous": false}"#);
+        assert_eq!(
+            refuse.authenticate(&client(Some("alice")), None),
+            Decision::Defer
+        );
+    }
+}

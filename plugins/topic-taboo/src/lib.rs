@@ -38,3 +38,43 @@ impl Plugin for TopicTaboo {
 }
 
 export_plugin!(TopicTaboo, hooks = [AUTHORIZE_PUBLISH, AUTHORIZE_SUBSCRIBE]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taboo() -> TopicTaboo {
+        let config = Config::from_json(r#"{"topics": ["prohibited", "data/classified/#"]}"#);
+        TopicTaboo::init(config.expect("json")).expect("init")
+    }
+
+    fn client() -> ClientInfo {
+        ClientInfo {
+            client_id: "c".into(),
+            username: None,
+            peer: None,
+            protocol_version: 4,
+            listener: "default".into(),
+        }
+    }
+
+    #[test]
+    fn publish_to_a_taboo_topic_is_not_authorized_0x87() {
+        let t = taboo();
+        let deny = Decision::Deny(reason::NOT_AUTHORIZED);
+        assert_eq!(
+            t.authorize_publish(&client(), "data/classified/a", Qos::AtMostOnce, false),
+            deny
+        );
+        assert_eq!(
+            t.authorize_publish(&client(), "data/open", Qos::AtMostOnce, false),
+            Decision::Defer
+        );
+    }
+
+    #[test]
+    fn topics_must_be_a_list_of_strings() {
+        let config = Config::from_json(r#"{"topics": "prohibited"}"#).expect("json");
+        assert!(TopicTaboo::init(config).is_err());
+    }
+}
