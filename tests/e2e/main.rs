@@ -5,6 +5,7 @@ mod support;
 
 mod config;
 mod malformed;
+mod plugins;
 mod qos;
 mod retained;
 mod sessions;
