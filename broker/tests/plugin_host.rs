@@ -698,3 +698,46 @@ async fn compiled_plugins_are_cached_on_disk_by_content_hash() {
         NOT_AUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn reload_with_a_required_plugin_that_fails_keeps_the_old_chain() {
+    let (dir, config) = setup(TABOO, &[("taboo.wasm", "topic_taboo")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let broken = format!(
+        "{TABOO}\n[[plugins]]\nname = \"broken\"\npath = \"missing.wasm\"\nrequired = true\n"
+    );
+    let mut broken: Config = toml::from_str(&broken).expect("toml");
+    broken.base_dir = dir.path().to_path_buf();
+    assert!(hooks.reload(&broken).await.is_err());
+    let c = client("c", None);
+    assert_eq!(
+        hooks
+            .authorize_publish(&c, "prohibited", QoS::AtMostOnce, false)
+            .await,
+        NOT_AUTHORIZED
+    );
+    assert_eq!(hooks.plugin_status().len(), 1);
+}
+
+#[tokio::test]
+async fn notifications_never_wait_for_the_plugin() {
+    let toml_text = r#"
+        [[plugins]]
+        name = "sqlite-conn-log"
+        path = "connlog.wasm"
+        sql = { connections = "clients.db" }
+    "#;
+    let (_dir, config) = setup(toml_text, &[("connlog.wasm", "sqlite_conn_log")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let started = Instant::now();
+    for i in 0..200 {
+        hooks.connected(&client(&format!("c{i}"), None));
+    }
+    // Queuing 200 notifications must not cost 200 SQLite inserts on the caller's path.
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(hooks.dropped_notifications(), 0);
+}
