@@ -741,3 +741,52 @@ async fn notifications_never_wait_for_the_plugin() {
     );
     assert_eq!(hooks.dropped_notifications(), 0);
 }
+
+#[tokio::test]
+async fn kv_buckets_are_granted_per_plugin_and_outlive_instances() {
+    let toml_text = r#"
+        [[plugins]]
+        name = "counting"
+        path = "rewrite.wasm"
+        kv = { counts = "message-counts" }
+        [plugins.config]
+        counter = "counts"
+        prefix = ""
+        [[plugins]]
+        name = "not-granted"
+        path = "rewrite.wasm"
+        [plugins.config]
+        counter = "counts"
+        filters = ["denied/#"]
+        prefix = ""
+    "#;
+    let (_dir, config) = setup(toml_text, &[("rewrite.wasm", "rewrite")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let c = client("c", None);
+    let payload = Bytes::from_static(b"m");
+    for n in 1..=3 {
+        let v = hooks
+            .on_message(&c, "t", &payload, QoS::AtMostOnce, false)
+            .await;
+        let expected = Bytes::from(format!("M#{n}"));
+        assert_eq!(
+            v,
+            MessageVerdict::Rewrite {
+                topic: "t".into(),
+                payload: expected
+            }
+        );
+    }
+    // The second plugin was granted no bucket: its rewrite of the first one's output says so.
+    let v = hooks
+        .on_message(&c, "denied/x", &payload, QoS::AtMostOnce, false)
+        .await;
+    let expected = Bytes::from_static(b"M#4#Error::AccessDenied");
+    assert_eq!(
+        v,
+        MessageVerdict::Rewrite {
+            topic: "denied/x".into(),
+            payload: expected
+        }
+    );
+}
