@@ -698,3 +698,95 @@ async fn compiled_plugins_are_cached_on_disk_by_content_hash() {
         NOT_AUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn reload_with_a_required_plugin_that_fails_keeps_the_old_chain() {
+    let (dir, config) = setup(TABOO, &[("taboo.wasm", "topic_taboo")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let broken = format!(
+        "{TABOO}\n[[plugins]]\nname = \"broken\"\npath = \"missing.wasm\"\nrequired = true\n"
+    );
+    let mut broken: Config = toml::from_str(&broken).expect("toml");
+    broken.base_dir = dir.path().to_path_buf();
+    assert!(hooks.reload(&broken).await.is_err());
+    let c = client("c", None);
+    assert_eq!(
+        hooks
+            .authorize_publish(&c, "prohibited", QoS::AtMostOnce, false)
+            .await,
+        NOT_AUTHORIZED
+    );
+    assert_eq!(hooks.plugin_status().len(), 1);
+}
+
+#[tokio::test]
+async fn notifications_never_wait_for_the_plugin() {
+    let toml_text = r#"
+        [[plugins]]
+        name = "sqlite-conn-log"
+        path = "connlog.wasm"
+        sql = { connections = "clients.db" }
+    "#;
+    let (_dir, config) = setup(toml_text, &[("connlog.wasm", "sqlite_conn_log")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let started = Instant::now();
+    for i in 0..200 {
+        hooks.connected(&client(&format!("c{i}"), None));
+    }
+    // Queuing 200 notifications must not cost 200 SQLite inserts on the caller's path.
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(hooks.dropped_notifications(), 0);
+}
+
+#[tokio::test]
+async fn kv_buckets_are_granted_per_plugin_and_outlive_instances() {
+    let toml_text = r#"
+        [[plugins]]
+        name = "counting"
+        path = "rewrite.wasm"
+        kv = { counts = "message-counts" }
+        [plugins.config]
+        counter = "counts"
+        prefix = ""
+        [[plugins]]
+        name = "not-granted"
+        path = "rewrite.wasm"
+        [plugins.config]
+        counter = "counts"
+        filters = ["denied/#"]
+        prefix = ""
+    "#;
+    let (_dir, config) = setup(toml_text, &[("rewrite.wasm", "rewrite")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let c = client("c", None);
+    let payload = Bytes::from_static(b"m");
+    for n in 1..=3 {
+        let v = hooks
+            .on_message(&c, "t", &payload, QoS::AtMostOnce, false)
+            .await;
+        let expected = Bytes::from(format!("M#{n}"));
+        assert_eq!(
+            v,
+            MessageVerdict::Rewrite {
+                topic: "t".into(),
+                payload: expected
+            }
+        );
+    }
+    // The second plugin was granted no bucket: its rewrite of the first one's output says so.
+    let v = hooks
+        .on_message(&c, "denied/x", &payload, QoS::AtMostOnce, false)
+        .await;
+    let expected = Bytes::from_static(b"M#4#Error::AccessDenied");
+    assert_eq!(
+        v,
+        MessageVerdict::Rewrite {
+            topic: "denied/x".into(),
+            payload: expected
+        }
+    );
+}

@@ -1,4 +1,5 @@
-//! The broker's capabilities, wrapped for Rust: `log`, `clock` and the granted `sql` databases.
+//! The broker's capabilities, wrapped for Rust: `log`, `clock`, and the granted `sql`
+//! databases and `kv` buckets.
 
 /// Writes into the broker's log (tagged with this plugin's name).
 pub mod log {
@@ -53,5 +54,24 @@ pub mod sql {
     /// `Value::Text`, or `Value::Null` for `None`.
     pub fn opt_text(s: Option<impl Into<String>>) -> Value {
         s.map(|s| Value::Text(s.into())).unwrap_or(Value::Null)
+    }
+}
+
+/// Key-value buckets granted in the plugin's config entry (`kv = { name = "bucket" }`), kept in
+/// the broker's memory across hot swaps (not across restarts).
+pub mod kv {
+    use crate::bindings::waspmq::plugin::kv as raw;
+    pub use crate::bindings::waspmq::plugin::kv::Error;
+
+    pub fn get(bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        raw::get(bucket, key)
+    }
+
+    pub fn set(bucket: &str, key: &str, value: &[u8]) -> Result<(), Error> {
+        raw::set(bucket, key, value)
+    }
+
+    pub fn delete(bucket: &str, key: &str) -> Result<(), Error> {
+        raw::delete(bucket, key)
     }
 }

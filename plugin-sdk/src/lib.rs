@@ -55,7 +55,7 @@ pub use adapter::{Adapter, Plugin};
 pub use bindings::exports::waspmq::plugin::lifecycle::Hooks;
 pub use bindings::waspmq::plugin::types::{ClientInfo, Decision, Level, Qos};
 pub use config::Config;
-pub use host::{clock, log, sql};
+pub use host::{clock, kv, log, sql};
 pub use serde_json;
 
 /// The message hook's answer.

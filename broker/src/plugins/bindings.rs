@@ -13,6 +13,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     // Calls are async so a long-running guest yields to tokio at every epoch tick.
     exports: { default: async },
+    additional_derives: [PartialEq],
 });
 
 /// The hooks a plugin declares in its `plugin-info`.

@@ -6,7 +6,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime::ResourceLimiter;
 
-use super::bindings::waspmq::plugin::{clock, log, sql, types};
+use super::bindings::waspmq::plugin::{clock, kv, log, sql, types};
+use super::kv::KvGrants;
 use super::sqlite::{Outcome, SqlGrants};
 
 /// Longest log line a plugin may write; the rest is cut.
@@ -17,6 +18,7 @@ pub struct StoreState {
     pub plugin: Arc<str>,
     pub memory: MemoryLimit,
     pub sql: SqlGrants,
+    pub kv: KvGrants,
     /// When the running call must stop; read by the epoch callback at every tick.
     pub deadline: Instant,
 }
@@ -121,6 +123,33 @@ impl sql::Host for StoreState {
     }
 }
 
+impl kv::Host for StoreState {
+    async fn get(
+        &mut self,
+        bucket: String,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::Error>> {
+        Ok(self.kv.get(&bucket, &key))
+    }
+
+    async fn set(
+        &mut self,
+        bucket: String,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), kv::Error>> {
+        Ok(self.kv.set(&bucket, key, value))
+    }
+
+    async fn delete(
+        &mut self,
+        bucket: String,
+        key: String,
+    ) -> wasmtime::Result<Result<(), kv::Error>> {
+        Ok(self.kv.delete(&bucket, &key))
+    }
+}
+
 fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
@@ -129,5 +158,5 @@ fn truncate(s: &str, max: usize) -> &str {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    &s[..end]
+    s.get(..end).unwrap_or_default()
 }

@@ -10,6 +10,7 @@ use wasmtime::Engine;
 
 use super::bindings::{wit, HookSet};
 use super::engine::{content_hash, CompileCache};
+use super::kv::KvBuckets;
 use super::sqlite::SqlGrants;
 use super::version::{Call, PluginVersion, VersionSpec};
 use crate::config::{Config, PluginConfig};
@@ -26,6 +27,8 @@ pub struct LoadContext {
     pub base_dir: PathBuf,
     /// `[auth] allow_anonymous`, offered to every plugin whose config does not set it.
     pub allow_anonymous: bool,
+    /// The chain's key-value buckets (kept across reloads and hot swaps).
+    pub kv: KvBuckets,
 }
 
 impl LoadContext {
@@ -35,6 +38,7 @@ impl LoadContext {
             cache: CompileCache::new(Some(config.base_dir.join(".waspmq-cache").join("plugins"))),
             base_dir: config.base_dir.clone(),
             allow_anonymous: config.auth.allow_anonymous,
+            kv: KvBuckets::default(),
         }
     }
 
@@ -81,6 +85,7 @@ impl LoadContext {
             memory_bytes: usize::try_from(entry.memory_mb.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
             sql,
+            kv: self.kv.grants(&entry.kv),
         };
         PluginVersion::load(&self.engine, &component, spec).await
     }

@@ -3,7 +3,7 @@
 //! [`Decision::Defer`], so the broker's own defaults apply.
 //!
 //! Inside: `bindings` (the WIT contract), `engine` (wasmtime engine, epoch ticker, compile
-//! cache), `host` (capabilities a plugin imports), `sqlite` (granted databases), `version` (a
+//! cache), `host` (capabilities a plugin imports), `sqlite` (granted databases), `kv` (granted buckets), `version` (a
 //! loaded component and its warm instances), `slot` (one configured plugin: swap, failures,
 //! back-off), `loader` (entry -> version), `chain` (the ordered chain and notifications) and
 //! `watch` (hot swap on file change).
@@ -12,6 +12,7 @@ mod bindings;
 mod chain;
 mod engine;
 mod host;
+mod kv;
 mod loader;
 mod slot;
 mod sqlite;

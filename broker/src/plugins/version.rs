@@ -15,6 +15,7 @@ use super::bindings::{
     authn, authz, events, lifecycle, message, wit, HookSet, Plugin as PluginWorld,
 };
 use super::host::{MemoryLimit, StoreState};
+use super::kv::KvGrants;
 use super::sqlite::SqlGrants;
 
 /// Warm instances kept per plugin version (and so the calls that run at once).
@@ -58,6 +59,7 @@ pub struct VersionSpec {
     pub config_json: String,
     pub memory_bytes: usize,
     pub sql: SqlGrants,
+    pub kv: KvGrants,
 }
 
 /// A loaded, initialised plugin version.
@@ -229,6 +231,7 @@ impl PluginVersion {
                 exceeded: false,
             },
             sql: self.spec.sql.clone(),
+            kv: self.spec.kv.clone(),
             deadline: Instant::now() + INIT_TIMEOUT,
         };
         let mut store = Store::new(&self.engine, state);
