@@ -187,11 +187,23 @@ impl Default for Limits {
     }
 }
 
+/// `[persistence]`: where and how durably sessions, queued, in-flight and retained messages
+/// are kept across restarts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PersistenceConfig {
+    /// Off: everything lives in memory and is lost when the broker stops.
     pub enabled: bool,
+    /// The data folder (created if missing); the database is `waspmq.db` in it. Relative to
+    /// the config file's folder.
     pub path: PathBuf,
+    /// When a write counts as durable, i.e. when PUBACK/PUBREC may be sent.
+    pub sync: SyncPolicy,
+    /// With `sync = "periodic"`: milliseconds between forced flushes to disk.
+    pub sync_interval_ms: u64,
+    /// Largest size of the database in MiB; beyond it new QoS 1/2 messages are refused
+    /// (0x97 Quota exceeded) instead of acknowledged. `None` = limited by the disk only.
+    pub max_size_mb: Option<u32>,
 }
 
 impl Default for PersistenceConfig {
@@ -199,8 +211,25 @@ impl Default for PersistenceConfig {
         PersistenceConfig {
             enabled: false,
             path: PathBuf::from("data"),
+            sync: SyncPolicy::default(),
+            sync_interval_ms: 1000,
+            max_size_mb: None,
         }
     }
+}
+
+/// How durable an acknowledged message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncPolicy {
+    /// Every acknowledged write is on disk (fsync) before the acknowledgement; concurrent
+    /// writes share one fsync (group commit). Survives power loss and OS crashes.
+    #[default]
+    Always,
+    /// Writes reach the OS at once (a killed broker loses nothing) but are flushed to disk
+    /// only every `sync_interval_ms`: a power loss or OS crash can lose the acknowledged
+    /// messages of the last interval. Faster on slow disks.
+    Periodic,
 }
 
 /// What a plugin's failure (trap, timeout, out of memory) decides.
