@@ -243,10 +243,15 @@ impl Client {
 
     /// Decodes and handles every whole packet buffered, until one is held back by flow control.
     async fn handle_incoming(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
+        // One clock read per batch: the packets of one read arrived together.
+        let mut stamped = false;
         while self.held.is_none() {
             match self.wire.next_packet(Some(self.version)) {
                 Ok(Some(packet)) => {
-                    *last_packet = Instant::now();
+                    if !stamped {
+                        *last_packet = Instant::now();
+                        stamped = true;
+                    }
                     self.handle(packet).await?;
                 }
                 Ok(None) => return Ok(()),

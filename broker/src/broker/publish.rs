@@ -43,7 +43,7 @@ impl Broker {
             self.store_retained(&message);
         }
         // QoS 0 is never held back, so nothing is congested.
-        self.route(message, &mut Vec::new());
+        self.route(message, Instant::now(), &mut Vec::new());
     }
 
     /// A PUBLISH from a client, after its session's checks. Returns the reason code for its
@@ -107,15 +107,16 @@ impl Broker {
                 MessageVerdict::Drop => return ReasonCode::SUCCESS,
             }
         }
+        let now = Instant::now();
         let message = Arc::new(Message::from_publish(
             publish,
             client.client_id.clone(),
-            Instant::now(),
+            now,
         ));
         if message.retain {
             self.store_retained(&message);
         }
-        if self.route(message, congested) == 0 {
+        if self.route(message, now, congested) == 0 {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS
@@ -137,10 +138,10 @@ impl Broker {
     pub(crate) fn route(
         &self,
         message: Arc<Message>,
+        now: Instant,
         congested: &mut Vec<Arc<SessionSlot>>,
     ) -> usize {
         let shared = &self.shared;
-        let now = Instant::now();
         let mut routes = Vec::new();
         shared
             .tree

@@ -143,8 +143,11 @@ impl SessionSlot {
         if state.ended {
             return Enqueued::DroppedOffline;
         }
+        let qos = delivery.qos;
         let result = state.session.offer(delivery, now, stall);
-        if matches!(result, Enqueued::Queued | Enqueued::QueuedOverLimit) {
+        if matches!(result, Enqueued::Queued | Enqueued::QueuedOverLimit)
+            && state.session.can_send_now(qos)
+        {
             if let Some(owner) = &state.owner {
                 owner.wake.notify_one();
             }
@@ -568,6 +571,12 @@ mod tests {
         let wake = Arc::new(Notify::new());
         let (tx, _rx) = oneshot::channel();
         let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        opened
+            .slot
+            .lock_owned(1)
+            .unwrap()
+            .session
+            .attach(link(), &mut Vec::new());
         let msg = Arc::new(crate::session::Message {
             topic: "t".into(),
             payload: bytes::Bytes::new(),
@@ -607,6 +616,53 @@ mod tests {
             publisher: "p".into(),
         });
         Delivery::live(msg, qos, false, vec![])
+    }
+
+    #[test]
+    fn deliver_does_not_wake_a_connection_whose_window_is_full() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let wake = Arc::new(Notify::new());
+        let (tx, _rx) = oneshot::channel();
+        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        {
+            let mut state = opened.slot.lock_owned(1).unwrap();
+            state.session.attach(link(), &mut Vec::new());
+        }
+        let (now, stall) = (Instant::now(), Duration::from_secs(5));
+        // fill the window (10): these wake the connection
+        for _ in 0..10 {
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtLeastOnce), now, stall);
+        }
+        opened
+            .slot
+            .lock_owned(1)
+            .unwrap()
+            .session
+            .poll_transmit(now, &mut Vec::new());
+        runtime().block_on(async {
+            // consume the stored wake-up
+            tokio::time::timeout(Duration::from_secs(1), wake.notified())
+                .await
+                .unwrap();
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtLeastOnce), now, stall);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(50), wake.notified())
+                    .await
+                    .is_err(),
+                "the window is full: the acknowledgement will wake it, not the queue"
+            );
+            // a QoS 0 message needs no window slot: it wakes the connection
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtMostOnce), now, stall);
+            tokio::time::timeout(Duration::from_secs(1), wake.notified())
+                .await
+                .unwrap();
+        });
     }
 
     fn online_with_full_queue(r: &SessionRegistry) -> Opened {

@@ -274,6 +274,15 @@ impl Session {
         }
     }
 
+    /// Whether a message just queued can leave at once (connected, and the window is open
+    /// or the message needs none): only then is the connection worth waking. A full window
+    /// reopens when the client acknowledges, and the connection transmits after that anyway.
+    pub fn can_send_now(&self, qos: QoS) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|link| qos == QoS::AtMostOnce || self.inflight.len() < link.window)
+    }
+
     /// Whether the queue is below `max_queued_messages` (a held-back publisher may go on).
     pub fn has_room(&self) -> bool {
         self.pending.len() < self.limits.max_queued_messages
@@ -299,19 +308,19 @@ impl Session {
     }
 
     /// Applies outbound topic aliases and the client's Maximum Packet Size; `None` = drop.
-    fn fit(link: &mut Link, mut publish: Publish) -> Option<Packet> {
-        let topic: std::sync::Arc<str> = publish.topic.as_str().into();
-        let alias = if publish.topic.is_empty() {
+    /// `topic` is the message's shared topic (no copy is made to look up or keep an alias).
+    fn fit(link: &mut Link, mut publish: Publish, topic: &std::sync::Arc<str>) -> Option<Packet> {
+        let alias = if publish.topic.is_empty() || !link.outbound_aliases.is_enabled() {
             OutboundAlias::None
         } else {
-            link.outbound_aliases.choose(&topic)
+            link.outbound_aliases.choose(topic)
         };
         OutboundAliases::apply(alias, &mut publish);
         let packet = Packet::Publish(publish);
         if !Self::within_limit(link, &packet) {
             return None;
         }
-        link.outbound_aliases.commit(&topic, alias);
+        link.outbound_aliases.commit(topic, alias);
         Some(packet)
     }
 
@@ -344,7 +353,7 @@ impl Session {
                 continue;
             };
             let publish = delivery.to_publish(version, Some(id), true, now);
-            match Self::fit(link, publish) {
+            match Self::fit(link, publish, &delivery.message.topic) {
                 Some(packet) => {
                     out.push(packet);
                     stats.sent += 1;
@@ -370,7 +379,7 @@ impl Session {
             }
             if delivery.qos == QoS::AtMostOnce {
                 let publish = delivery.to_publish(version, None, false, now);
-                match Self::fit(link, publish) {
+                match Self::fit(link, publish, &delivery.message.topic) {
                     Some(packet) => {
                         out.push(packet);
                         stats.sent += 1;
@@ -389,12 +398,13 @@ impl Session {
             let Packet::Publish(candidate) = candidate else {
                 continue;
             };
+            let topic = delivery.message.topic.clone();
             let Some(id) = self.inflight.insert(delivery) else {
                 break;
             };
             let mut publish = candidate;
             publish.packet_id = Some(id);
-            match Self::fit(link, publish) {
+            match Self::fit(link, publish, &topic) {
                 Some(packet) => {
                     out.push(packet);
                     stats.sent += 1;
