@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit};
 use tracing::{debug, info};
 
 use super::connect::Admission;
@@ -146,19 +146,34 @@ impl Held {
 /// Serves one accepted TCP connection to its end. `_done` is dropped when the task ends, which
 /// is how shutdown knows every connection finished.
 pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sender<()>) {
+    // The handshake and CONNECT phase is boxed: its futures (TLS, WebSocket, the
+    // authentication hooks) are large and over once the client is in, so the task of an idle
+    // connection does not keep room for them (the task's size is that of its largest state).
+    let Some((client, shutdown, _permit)) = Box::pin(admit(broker, incoming)).await else {
+        return;
+    };
+    client.run(shutdown).await;
+}
+
+/// The transport handshake, then CONNECT within `connect_timeout_secs`: the admitted client,
+/// the shutdown signal and the listener's connection permit, or `None` if it never got in.
+async fn admit(
+    broker: Broker,
+    incoming: Incoming,
+) -> Option<(Client, watch::Receiver<bool>, Option<OwnedSemaphorePermit>)> {
     let peer = incoming.peer();
     let accepted: Accepted = match incoming.handshake().await {
         Ok(accepted) => accepted,
         Err(e) => {
             debug!(%peer, "handshake failed: {e}");
-            return;
+            return None;
         }
     };
     let mut shutdown = broker.shutdown_signal();
     if *shutdown.borrow_and_update() {
-        return;
+        return None;
     }
-    let _permit = accepted.permit;
+    let permit = accepted.permit;
     let wire = Wire::new(accepted.stream, broker.clone());
     let connect_timeout = Duration::from_secs(broker.config().limits.connect_timeout_secs);
     let admission = Admission {
@@ -171,16 +186,16 @@ pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sende
     let client = tokio::select! {
         r = tokio::time::timeout(connect_timeout, admission.admit(wire)) => match r {
             Ok(Some(client)) => client,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(_) => {
                 // Dropping the stream closes it.
                 debug!(%peer, "no CONNECT within {connect_timeout:?}; closing");
-                return;
+                return None;
             }
         },
-        _ = shutdown.changed() => return,
+        _ = shutdown.changed() => return None,
     };
-    client.run(shutdown).await;
+    Some((client, shutdown, permit))
 }
 
 impl Client {
@@ -342,7 +357,8 @@ impl Client {
             Packet::PubComp(ack) => {
                 self.session(|s| s.session.on_pubcomp(&ack))?;
             }
-            Packet::Subscribe(subscribe) => self.subscribe(subscribe).await?,
+            // Boxed: SUBSCRIBE is rare and its future (authorization hooks) large.
+            Packet::Subscribe(subscribe) => Box::pin(self.subscribe(subscribe)).await?,
             Packet::Unsubscribe(unsubscribe) => self.unsubscribe(unsubscribe)?,
             Packet::PingReq => self.out.push(Packet::PingResp),
             Packet::Disconnect(disconnect) => return Err(self.client_disconnect(disconnect)),
