@@ -4,6 +4,7 @@
 mod support;
 
 mod config;
+mod flow_control;
 mod malformed;
 mod plugins;
 mod qos;

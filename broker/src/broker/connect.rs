@@ -315,6 +315,8 @@ impl Admission {
             kicked,
             wake,
             out: Vec::new(),
+            held: None,
+            congested: Vec::new(),
         }
     }
 }

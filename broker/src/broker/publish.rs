@@ -2,17 +2,29 @@
 //! message hooks, the retained store, then fan-out. Fan-out looks each matching client up in
 //! the sharded session registry and pushes an `Arc<Message>` into its queue under that
 //! session's own short lock; the payload is never copied per subscriber.
+//!
+//! Flow control: a QoS 1/2 message for a connected subscriber whose queue is full is queued
+//! anyway and that subscriber's slot is handed back as *congested*; the publisher's connection
+//! then holds the PUBACK / PUBREC and stops reading until the queue has room again (see
+//! `connection`), so the publisher's own in-flight window throttles it end to end and no
+//! acknowledged message is dropped. Only a subscriber that takes no message for
+//! `FLOW_CONTROL_STALL` (or is offline) falls back to the bounded queue with counted drops.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::warn;
 
+use super::sessions::SessionSlot;
 use super::shared::Broker;
 use crate::plugins::{ClientInfo, Decision, MessageVerdict};
 use crate::protocol::{Properties, Publish, QoS, ReasonCode};
 use crate::session::{Delivery, Enqueued, Message};
+
+/// How long a connected subscriber with a full queue may take no message before publishers
+/// stop waiting for it and its further messages are dropped (counted) instead.
+pub(crate) const FLOW_CONTROL_STALL: Duration = Duration::from_secs(5);
 
 impl Broker {
     /// Routes a message the broker itself publishes (e.g. `$SYS`). The publisher id is empty,
@@ -30,26 +42,34 @@ impl Broker {
         if retain {
             self.store_retained(&message);
         }
-        self.route(message);
+        // QoS 0 is never held back, so nothing is congested.
+        self.route(message, Instant::now(), &mut Vec::new());
     }
 
     /// A PUBLISH from a client, after its session's checks. Returns the reason code for its
-    /// PUBACK / PUBREC.
+    /// PUBACK / PUBREC; `congested` receives the subscribers whose full queue took it over
+    /// their limit (the publisher is held back until they have room).
     pub(crate) async fn publish_from_client(
         &self,
         client: &ClientInfo,
         publish: Publish,
+        congested: &mut Vec<Arc<SessionSlot>>,
     ) -> ReasonCode {
         if publish.topic == "$SYS" || publish.topic.starts_with("$SYS/") {
             // Only the broker writes its own statistics.
             return ReasonCode::NOT_AUTHORIZED;
         }
-        self.publish_as(client, publish).await
+        self.publish_as(client, publish, congested).await
     }
 
     /// Authorizes, passes through the message hooks, retains and routes one PUBLISH made in
     /// the name of `client` (a client's PUBLISH or its will).
-    pub(crate) async fn publish_as(&self, client: &ClientInfo, mut publish: Publish) -> ReasonCode {
+    pub(crate) async fn publish_as(
+        &self,
+        client: &ClientInfo,
+        mut publish: Publish,
+        congested: &mut Vec<Arc<SessionSlot>>,
+    ) -> ReasonCode {
         let hooks = &self.shared.hooks;
         match hooks
             .authorize_publish(client, &publish.topic, publish.qos, publish.retain)
@@ -87,15 +107,16 @@ impl Broker {
                 MessageVerdict::Drop => return ReasonCode::SUCCESS,
             }
         }
+        let now = Instant::now();
         let message = Arc::new(Message::from_publish(
             publish,
             client.client_id.clone(),
-            Instant::now(),
+            now,
         ));
         if message.retain {
             self.store_retained(&message);
         }
-        if self.route(message) == 0 {
+        if self.route(message, now, congested) == 0 {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS
@@ -112,8 +133,14 @@ impl Broker {
         }
     }
 
-    /// Fans `message` out to every matching subscription. Returns how many sessions matched.
-    pub(crate) fn route(&self, message: Arc<Message>) -> usize {
+    /// Fans `message` out to every matching subscription. Returns how many sessions matched;
+    /// the sessions it took over their queue limit are pushed onto `congested`.
+    pub(crate) fn route(
+        &self,
+        message: Arc<Message>,
+        now: Instant,
+        congested: &mut Vec<Arc<SessionSlot>>,
+    ) -> usize {
         let shared = &self.shared;
         let mut routes = Vec::new();
         shared
@@ -130,23 +157,31 @@ impl Broker {
                 route.retain_as_published,
                 route.identifiers,
             );
-            if slot.deliver(delivery) == Enqueued::DroppedQueueFull {
-                let dropped = shared
-                    .stats
-                    .publish_dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    + 1;
-                // Logged at 1, 2, 4, 8, ... drops so a stuck client cannot flood the log.
-                if dropped.is_power_of_two() {
-                    warn!(
-                        client = %route.client,
-                        topic = %message.topic,
-                        "message queue full (max_queued_messages = {}); message dropped ({dropped} dropped so far)",
-                        shared.limits.max_queued_messages
-                    );
-                }
+            match slot.deliver(delivery, now, FLOW_CONTROL_STALL) {
+                Enqueued::Queued | Enqueued::DroppedOffline => {}
+                Enqueued::QueuedOverLimit => congested.push(slot),
+                Enqueued::DroppedQueueFull => self.count_queue_full(&route.client, &message),
             }
         }
         matched
+    }
+
+    /// A message dropped because an offline or stalled session's queue was full.
+    fn count_queue_full(&self, client: &str, message: &Message) {
+        let shared = &self.shared;
+        let dropped = shared
+            .stats
+            .publish_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        // Logged at 1, 2, 4, 8, ... drops so a stuck client cannot flood the log.
+        if dropped.is_power_of_two() {
+            warn!(
+                client = %client,
+                topic = %message.topic,
+                "message queue full (max_queued_messages = {}); message dropped ({dropped} dropped so far)",
+                shared.limits.max_queued_messages
+            );
+        }
     }
 }

@@ -34,7 +34,9 @@ impl Broker {
             payload: stored.will.payload,
         };
         debug!(client = %stored.client.client_id, topic = %publish.topic, "publishing will");
-        self.publish_as(&stored.client, publish).await;
+        // A will is one message from no live connection: nobody to hold back.
+        self.publish_as(&stored.client, publish, &mut Vec::new())
+            .await;
     }
 
     /// What happens to a session after its connection closed: its will (published now,
