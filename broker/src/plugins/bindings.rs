@@ -16,10 +16,10 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
+pub use self::waspmq::plugin::types as wit;
 /// The hooks a plugin declares in its `plugin-info`.
 pub use exports::waspmq::plugin::lifecycle::Hooks as HookSet;
 pub use exports::waspmq::plugin::{authn, authz, events, lifecycle, message};
-pub use waspmq::plugin::types as wit;
 
 impl From<&ClientInfo> for wit::ClientInfo {
     fn from(client: &ClientInfo) -> wit::ClientInfo {
