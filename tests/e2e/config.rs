@@ -42,3 +42,13 @@ fn missing_config_file_is_refused_naming_the_file() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/broker.toml"));
 }
+
+#[test]
+fn the_shipped_broker_toml_is_valid() {
+    let path = crate::support::repo_root().join("broker.toml");
+    let config = waspmq::config::load(Some(&path)).expect("broker.toml loads");
+    assert_eq!(config.listeners["default"].bind.port(), 1883);
+    assert_eq!(config.listeners["ws"].max_connections, Some(100));
+    let names: Vec<&str> = config.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["auth-anonymous", "topic-taboo"]);
+}
