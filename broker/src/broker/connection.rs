@@ -3,18 +3,28 @@
 //! engine, pull queued messages when woken, and write everything produced as one batch —
 //! until the client leaves, breaks a rule, goes silent past its keep-alive, is taken over, or
 //! the broker shuts down.
+//!
+//! With persistence on, an acknowledgement that promises something is stored (PUBACK /
+//! PUBREC of a QoS 1/2 PUBLISH, PUBCOMP, SUBACK of a persistent session) is *held*: kept at
+//! its place in the outgoing batch until the commit of what it promises resolves, awaited
+//! once per read batch with no lock held (group commit makes the batch share one fsync). A
+//! failed commit is never acknowledged: v5 clients get the store's reason code (0x97 / 0x80),
+//! 3.x clients (no negative PUBACK) are disconnected.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch, Notify};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::connect::Admission;
+use super::durable::journal_ops;
 use super::sessions::SessionSlot;
 use super::shared::Broker;
 use super::wire::Wire;
+use crate::persistence::{Commit, InflightState, Op};
 use crate::plugins::ClientInfo;
+use crate::protocol::QoS;
 use crate::protocol::{
     encoded_len, Ack, DecodeError, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
 };
@@ -111,6 +121,32 @@ pub(crate) struct Client {
     pub wake: Arc<Notify>,
     /// Packets produced and not yet encoded.
     pub out: Vec<Packet>,
+    /// The session is in the persistent store: its changes are written there.
+    pub persisted: bool,
+    /// Store writes nothing waits for (subscriber-side acks, unsubscribes), handed to the
+    /// store once per batch.
+    pub ops: Vec<Op>,
+    /// Acknowledgements waiting for their commit, in order.
+    pub held: Vec<HeldAck>,
+}
+
+/// An acknowledgement held until what it promises is durable.
+pub(crate) struct HeldAck {
+    commit: Commit,
+    /// Its place in `Client::out` (before the packets produced after it).
+    position: usize,
+    ack: Held,
+}
+
+pub(crate) enum Held {
+    /// PUBACK / PUBREC of an inbound PUBLISH, built once the outcome is known.
+    Publish {
+        qos: QoS,
+        packet_id: Option<u16>,
+        reason: ReasonCode,
+    },
+    /// A ready packet (PUBCOMP, SUBACK) sent only if the commit succeeds.
+    Packet(Box<Packet>),
 }
 
 /// Serves one accepted TCP connection to its end. `_done` is dropped when the task ends, which
@@ -192,8 +228,15 @@ impl Client {
         self.finish(close).await;
     }
 
-    /// Decodes and handles every whole packet buffered.
+    /// Decodes and handles every whole packet buffered, then waits for what their
+    /// acknowledgements promise to be stored.
     async fn handle_incoming(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
+        let handled = self.handle_buffered(last_packet).await;
+        let settled = self.settle().await;
+        handled.and(settled)
+    }
+
+    async fn handle_buffered(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
         loop {
             match self.wire.next_packet(Some(self.version)) {
                 Ok(Some(packet)) => {
@@ -206,6 +249,71 @@ impl Client {
         }
     }
 
+    /// Hands the batch's unawaited writes to the store, then waits for each held
+    /// acknowledgement's commit and puts the acknowledgement at its place in the batch.
+    async fn settle(&mut self) -> Result<(), Close> {
+        if !self.ops.is_empty() {
+            let _ = self.broker.persist(std::mem::take(&mut self.ops));
+        }
+        let held = std::mem::take(&mut self.held);
+        for (inserted, held) in held.into_iter().enumerate() {
+            let outcome = held.commit.await;
+            let packet = match (held.ack, outcome) {
+                (
+                    Held::Publish {
+                        qos,
+                        packet_id,
+                        reason,
+                    },
+                    Ok(()),
+                ) => self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?,
+                (Held::Publish { qos, packet_id, .. }, Err(e)) if self.version.is_v5() => {
+                    warn!(client = %self.info.client_id, "PUBLISH refused: {e}");
+                    let reason = e.reason_code();
+                    self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?
+                }
+                (Held::Packet(packet), Ok(())) => Some(*packet),
+                (_, Err(e)) => {
+                    warn!(client = %self.info.client_id, "closing: {e}");
+                    return Err(Close::Protocol {
+                        reason: e.reason_code(),
+                        message: e.to_string(),
+                    });
+                }
+            };
+            if let Some(packet) = packet {
+                let at = (held.position + inserted).min(self.out.len());
+                self.out.insert(at, packet);
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds `ack` until `commit` resolves (or sends it now if there is nothing to wait for).
+    pub(crate) fn hold(&mut self, commit: Option<Commit>, ack: Held) -> Result<(), Close> {
+        match (commit, ack) {
+            (Some(commit), ack) => self.held.push(HeldAck {
+                commit,
+                position: self.out.len(),
+                ack,
+            }),
+            (None, Held::Packet(packet)) => self.out.push(*packet),
+            (
+                None,
+                Held::Publish {
+                    qos,
+                    packet_id,
+                    reason,
+                },
+            ) => {
+                let ack =
+                    self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?;
+                self.out.extend(ack);
+            }
+        }
+        Ok(())
+    }
+
     /// Pulls queued messages into the batch and encodes it.
     fn transmit(&mut self) -> Result<(), Close> {
         let now = Instant::now();
@@ -214,7 +322,18 @@ impl Client {
                 return Err(Close::TakenOver);
             };
             let t = state.session.poll_transmit(now, &mut self.out);
+            let journal = if self.persisted {
+                state.session.take_journal()
+            } else {
+                Vec::new()
+            };
             drop(state);
+            if !journal.is_empty() || !self.ops.is_empty() {
+                // Handed over before the PUBLISHes leave, so their acks' ops come after.
+                let mut ops = std::mem::take(&mut self.ops);
+                journal_ops(self.info.client_id.as_ref(), journal, &mut ops);
+                let _ = self.broker.persist(ops);
+            }
             let dropped = (t.expired + t.too_large) as u64;
             if dropped > 0 {
                 super::stats::add(&self.broker.shared.stats.publish_dropped, dropped);
@@ -244,29 +363,90 @@ impl Client {
                     }
                     InboundPublish::Route(publish) => {
                         let (qos, packet_id) = (publish.qos, publish.packet_id);
-                        let reason = self.broker.publish_from_client(&self.info, publish).await;
-                        let ack = self
-                            .session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?;
-                        self.out.extend(ack);
+                        let mut ops = Vec::new();
+                        if let (true, QoS::ExactlyOnce, Some(packet_id)) =
+                            (self.persisted, qos, packet_id)
+                        {
+                            // Remembered with the message, so a PUBLISH re-sent after a
+                            // restart is not routed twice [MQTT-4.3.3-9].
+                            ops.push(Op::AddInboundQos2 {
+                                client_id: self.info.client_id.to_string(),
+                                packet_id,
+                            });
+                        }
+                        let (reason, commit) = self
+                            .broker
+                            .publish_from_client(&self.info, publish, ops)
+                            .await;
+                        // QoS 0 is never acknowledged, so nothing waits for its writes.
+                        let commit = commit.filter(|_| qos != QoS::AtMostOnce);
+                        let ack = Held::Publish {
+                            qos,
+                            packet_id,
+                            reason,
+                        };
+                        self.hold(commit, ack)?;
                     }
                 }
             }
             Packet::PubAck(ack) => {
-                self.session(|s| s.session.on_puback(&ack))?;
+                let matched = self.session(|s| s.session.on_puback(&ack))?;
+                if matched && self.persisted {
+                    self.ops.push(Op::RemoveInflight {
+                        client_id: self.info.client_id.to_string(),
+                        packet_id: ack.packet_id,
+                    });
+                }
             }
             Packet::PubRec(ack) => {
                 let out = &mut self.out;
+                let before = out.len();
                 match self.slot.lock_owned(self.connection) {
                     Some(mut s) => s.session.on_pubrec(&ack, out),
                     None => return Err(Close::TakenOver),
                 }
+                if self.persisted {
+                    let client_id = self.info.client_id.to_string();
+                    let released = matches!(
+                        self.out.get(before),
+                        Some(Packet::PubRel(rel)) if !rel.reason.is_error()
+                    );
+                    self.ops.push(if released {
+                        Op::SetInflightState {
+                            client_id,
+                            packet_id: ack.packet_id,
+                            state: InflightState::AwaitingPubComp,
+                        }
+                    } else {
+                        Op::RemoveInflight {
+                            client_id,
+                            packet_id: ack.packet_id,
+                        }
+                    });
+                }
             }
             Packet::PubRel(ack) => {
                 let comp = self.session(|s| s.session.on_pubrel(&ack))?;
-                self.out.push(comp);
+                let commit = if self.persisted {
+                    // The id must be free in the store too before PUBCOMP lets the client
+                    // reuse it for a new message.
+                    self.broker.persist(vec![Op::RemoveInboundQos2 {
+                        client_id: self.info.client_id.to_string(),
+                        packet_id: ack.packet_id,
+                    }])
+                } else {
+                    None
+                };
+                self.hold(commit, Held::Packet(Box::new(comp)))?;
             }
             Packet::PubComp(ack) => {
-                self.session(|s| s.session.on_pubcomp(&ack))?;
+                let matched = self.session(|s| s.session.on_pubcomp(&ack))?;
+                if matched && self.persisted {
+                    self.ops.push(Op::RemoveInflight {
+                        client_id: self.info.client_id.to_string(),
+                        packet_id: ack.packet_id,
+                    });
+                }
             }
             Packet::Subscribe(subscribe) => self.subscribe(subscribe).await?,
             Packet::Unsubscribe(unsubscribe) => self.unsubscribe(unsubscribe)?,

@@ -2,6 +2,12 @@
 //! message hooks, the retained store, then fan-out. Fan-out looks each matching client up in
 //! the sharded session registry and pushes an `Arc<Message>` into its queue under that
 //! session's own short lock; the payload is never copied per subscriber.
+//!
+//! With persistence on, the writes a QoS 1/2 message implies (the retained message, one
+//! queued record per persistent subscriber, the caller's own ops such as the inbound QoS 2
+//! id) go to the store as one batch, handed over BEFORE any subscriber sees the message — so
+//! a subscriber's later dequeue can never reach the store ahead of the enqueue — and the
+//! returned [`Commit`] is what the publisher's acknowledgement waits for.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +15,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::warn;
 
+use super::durable::{stored_delivery, stored_retained, Clock};
 use super::shared::Broker;
+use crate::persistence::{Commit, Op};
 use crate::plugins::{ClientInfo, Decision, MessageVerdict};
 use crate::protocol::{Properties, Publish, QoS, ReasonCode};
 use crate::session::{Delivery, Enqueued, Message};
@@ -30,37 +38,48 @@ impl Broker {
         if retain {
             self.store_retained(&message);
         }
-        self.route(message);
+        // The broker's own messages ($SYS) are rebuilt on start, never stored.
+        let _ = self.route(message, Vec::new());
     }
 
     /// A PUBLISH from a client, after its session's checks. Returns the reason code for its
-    /// PUBACK / PUBREC.
+    /// PUBACK / PUBREC and, with persistence on, the commit it must wait for (see
+    /// [`Broker::publish_as`]).
     pub(crate) async fn publish_from_client(
         &self,
         client: &ClientInfo,
         publish: Publish,
-    ) -> ReasonCode {
+        ops: Vec<Op>,
+    ) -> (ReasonCode, Option<Commit>) {
         if publish.topic == "$SYS" || publish.topic.starts_with("$SYS/") {
             // Only the broker writes its own statistics.
-            return ReasonCode::NOT_AUTHORIZED;
+            return (ReasonCode::NOT_AUTHORIZED, None);
         }
-        self.publish_as(client, publish).await
+        self.publish_as(client, publish, ops).await
     }
 
     /// Authorizes, passes through the message hooks, retains and routes one PUBLISH made in
-    /// the name of `client` (a client's PUBLISH or its will).
-    pub(crate) async fn publish_as(&self, client: &ClientInfo, mut publish: Publish) -> ReasonCode {
+    /// the name of `client` (a client's PUBLISH or its will). `ops` are the caller's own
+    /// writes, stored with the message's only if it is accepted. The commit (persistence on
+    /// and something to write) resolves once all of them are durable.
+    pub(crate) async fn publish_as(
+        &self,
+        client: &ClientInfo,
+        mut publish: Publish,
+        mut ops: Vec<Op>,
+    ) -> (ReasonCode, Option<Commit>) {
         let hooks = &self.shared.hooks;
         match hooks
             .authorize_publish(client, &publish.topic, publish.qos, publish.retain)
             .await
         {
             Decision::Deny(code) => {
-                return if code.is_error() {
+                let code = if code.is_error() {
                     code
                 } else {
                     ReasonCode::NOT_AUTHORIZED
-                }
+                };
+                return (code, None);
             }
             Decision::Allow | Decision::Defer => {}
         }
@@ -79,12 +98,12 @@ impl Broker {
                 MessageVerdict::Rewrite { topic, payload } => {
                     if !crate::protocol::topic::valid_topic_name(&topic) {
                         warn!(client = %client.client_id, %topic, "plugin rewrote a PUBLISH to an invalid topic; dropped");
-                        return ReasonCode::SUCCESS;
+                        return (ReasonCode::SUCCESS, self.persist(ops));
                     }
                     publish.topic = topic;
                     publish.payload = payload;
                 }
-                MessageVerdict::Drop => return ReasonCode::SUCCESS,
+                MessageVerdict::Drop => return (ReasonCode::SUCCESS, self.persist(ops)),
             }
         }
         let message = Arc::new(Message::from_publish(
@@ -93,13 +112,24 @@ impl Broker {
             Instant::now(),
         ));
         if message.retain {
+            if self.durable() {
+                ops.push(if message.payload.is_empty() {
+                    Op::ClearRetained {
+                        topic: message.topic.to_string(),
+                    }
+                } else {
+                    Op::SetRetained(stored_retained(&message, &Clock::now()))
+                });
+            }
             self.store_retained(&message);
         }
-        if self.route(message) == 0 {
+        let (matched, commit) = self.route(message, ops);
+        let reason = if matched == 0 {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
             ReasonCode::SUCCESS
-        }
+        };
+        (reason, commit)
     }
 
     /// Sets, replaces or (empty payload) clears the retained message of a topic
@@ -112,14 +142,20 @@ impl Broker {
         }
     }
 
-    /// Fans `message` out to every matching subscription. Returns how many sessions matched.
-    pub(crate) fn route(&self, message: Arc<Message>) -> usize {
+    /// Fans `message` out to every matching subscription. Returns how many sessions matched,
+    /// and the commit of `ops` plus the queued records of persistent subscribers (with
+    /// persistence on and something to write).
+    pub(crate) fn route(&self, message: Arc<Message>, ops: Vec<Op>) -> (usize, Option<Commit>) {
         let shared = &self.shared;
         let mut routes = Vec::new();
         shared
             .tree
             .route(&message.topic, &message.publisher, &mut routes);
         let matched = routes.len();
+        if shared.durable && message.qos != QoS::AtMostOnce {
+            return (matched, self.route_durably(message, routes, ops));
+        }
+        let commit = self.persist(ops);
         for route in routes {
             let Some(slot) = shared.sessions.get(&route.client) else {
                 continue;
@@ -131,22 +167,79 @@ impl Broker {
                 route.identifiers,
             );
             if slot.deliver(delivery) == Enqueued::DroppedQueueFull {
-                let dropped = shared
-                    .stats
-                    .publish_dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    + 1;
-                // Logged at 1, 2, 4, 8, ... drops so a stuck client cannot flood the log.
-                if dropped.is_power_of_two() {
-                    warn!(
-                        client = %route.client,
-                        topic = %message.topic,
-                        "message queue full (max_queued_messages = {}); message dropped ({dropped} dropped so far)",
-                        shared.limits.max_queued_messages
-                    );
+                self.count_queue_full(&route.client, &message);
+            }
+        }
+        (matched, commit)
+    }
+
+    /// Fan-out of a QoS 1/2 message with persistence on: a queued record for each persistent
+    /// subscriber joins `ops`, the batch goes to the store, and only then are the deliveries
+    /// queued (a record dropped by a full queue is removed again).
+    fn route_durably(
+        &self,
+        message: Arc<Message>,
+        routes: Vec<crate::routing::Route>,
+        mut ops: Vec<Op>,
+    ) -> Option<Commit> {
+        let shared = &self.shared;
+        let clock = Clock::now();
+        let mut deliveries = Vec::with_capacity(routes.len());
+        for route in routes {
+            let Some(slot) = shared.sessions.get(&route.client) else {
+                continue;
+            };
+            let mut delivery = Delivery::live(
+                message.clone(),
+                route.qos,
+                route.retain_as_published,
+                route.identifiers,
+            );
+            if delivery.qos != QoS::AtMostOnce && slot.is_persisted() {
+                let seq = self.next_store_seq();
+                ops.push(Op::Enqueue {
+                    client_id: route.client.to_string(),
+                    seq,
+                    message: stored_delivery(&delivery, &clock),
+                });
+                delivery.stored = Some(seq);
+            }
+            deliveries.push((slot, delivery));
+        }
+        let commit = self.persist(ops);
+        let mut undo = Vec::new();
+        for (slot, delivery) in deliveries {
+            let seq = delivery.stored;
+            if slot.deliver(delivery) == Enqueued::DroppedQueueFull {
+                self.count_queue_full(slot.client_id(), &message);
+                if let Some(seq) = seq {
+                    undo.push(Op::Dequeue {
+                        client_id: slot.client_id().to_string(),
+                        seq,
+                    });
                 }
             }
         }
-        matched
+        let _ = self.persist(undo);
+        commit
+    }
+
+    /// A message dropped because a session's queue was full.
+    fn count_queue_full(&self, client: &str, message: &Message) {
+        let shared = &self.shared;
+        let dropped = shared
+            .stats
+            .publish_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        // Logged at 1, 2, 4, 8, ... drops so a stuck client cannot flood the log.
+        if dropped.is_power_of_two() {
+            warn!(
+                client = %client,
+                topic = %message.topic,
+                "message queue full (max_queued_messages = {}); message dropped ({dropped} dropped so far)",
+                shared.limits.max_queued_messages
+            );
+        }
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::{oneshot, Notify};
 
+use crate::persistence::StoredSubscription;
 use crate::plugins::ClientInfo;
 use crate::protocol::Will;
 use crate::routing::{ClientKey, SubscriptionTree};
@@ -62,6 +63,11 @@ pub struct SlotState {
     generation: u64,
     /// The session is over (expired, or replaced by a clean start); stale handles ignore it.
     ended: bool,
+    /// The session is in the persistent store (it outlives its connection and the broker
+    /// persists): its changes are written there.
+    pub persisted: bool,
+    /// Its subscriptions as stored (kept only while `persisted`), to rewrite the session.
+    pub stored_subscriptions: HashMap<String, StoredSubscription>,
 }
 
 impl SlotState {
@@ -87,16 +93,27 @@ impl SessionSlot {
         expiry: SessionExpiry,
         owner: Owner,
     ) -> SessionSlot {
+        SessionSlot::with_state(client_id, Session::new(limits), expiry, Some(owner))
+    }
+
+    fn with_state(
+        client_id: ClientKey,
+        session: Session,
+        expiry: SessionExpiry,
+        owner: Option<Owner>,
+    ) -> SessionSlot {
         SessionSlot {
             client_id,
             state: Mutex::new(SlotState {
-                session: Session::new(limits),
+                session,
                 expiry,
                 subscriptions: HashSet::new(),
-                owner: Some(owner),
+                owner,
                 will: None,
                 generation: 0,
                 ended: false,
+                persisted: false,
+                stored_subscriptions: HashMap::new(),
             }),
         }
     }
@@ -118,6 +135,11 @@ impl SessionSlot {
             }
         }
         result
+    }
+
+    /// Whether the session is in the persistent store.
+    pub fn is_persisted(&self) -> bool {
+        self.state.lock().persisted
     }
 
     /// The state, if `connection` still owns the session (it was not taken over).
@@ -171,6 +193,8 @@ pub struct Opened {
     pub previous_will: Option<StoredWill>,
     /// A previous session was discarded by Clean Start (its filters already left the tree).
     pub discarded: bool,
+    /// The discarded session was in the persistent store.
+    pub discarded_persisted: bool,
 }
 
 /// What [`SessionRegistry::release`] found and did.
@@ -182,12 +206,18 @@ pub struct Released {
     pub will: Option<StoredWill>,
     /// The session ended with the connection (expiry 0); its filters already left the tree.
     pub ended: bool,
+    /// The session is in the persistent store.
+    pub persisted: bool,
+    /// Its stored subscriptions (when `persisted` and not `ended`), to rewrite it offline.
+    pub subscriptions: Vec<StoredSubscription>,
 }
 
 /// An expired session's leftovers.
 #[derive(Debug)]
 pub struct Expired {
     pub will: Option<StoredWill>,
+    /// The session was in the persistent store.
+    pub persisted: bool,
 }
 
 pub struct SessionRegistry {
@@ -259,6 +289,7 @@ impl SessionRegistry {
                         resumed_offline: false,
                         previous_will: None,
                         discarded: false,
+                        discarded_persisted: false,
                     };
                 }
             },
@@ -267,6 +298,7 @@ impl SessionRegistry {
             resumed_offline: false,
             previous_will: None,
             discarded: false,
+            discarded_persisted: false,
         };
         let existing = opened.slot.clone();
         let mut state = existing.state.lock();
@@ -283,6 +315,7 @@ impl SessionRegistry {
             state.ended = true;
             state.session.detach();
             opened.discarded = true;
+            opened.discarded_persisted = state.persisted;
             let filters = std::mem::take(&mut state.subscriptions);
             drop(state);
             self.forget(&existing.client_id, filters);
@@ -311,11 +344,18 @@ impl SessionRegistry {
         state.session.detach();
         let will = state.will.take();
         let ended = state.expiry.secs == 0;
+        let subscriptions = if state.persisted && !ended {
+            state.stored_subscriptions.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let released = Released {
             generation: state.generation,
             expiry: state.expiry,
             will,
             ended,
+            persisted: state.persisted,
+            subscriptions,
         };
         if ended {
             state.ended = true;
@@ -349,10 +389,46 @@ impl SessionRegistry {
         }
         let filters = std::mem::take(&mut state.subscriptions);
         let will = state.will.take();
+        let persisted = state.persisted;
         drop(state);
         self.forget(&slot.client_id, filters);
         drop(shard);
-        Some(Expired { will })
+        Some(Expired { will, persisted })
+    }
+
+    /// Puts back an offline session restored from the persistent store, with its
+    /// subscriptions (into the tree) and its pending will. Returns its slot and the
+    /// generation of this offline period, for will delay and expiry timers.
+    pub fn restore(
+        &self,
+        client_id: &str,
+        session: Session,
+        expiry: SessionExpiry,
+        subscriptions: Vec<StoredSubscription>,
+        will: Option<StoredWill>,
+    ) -> (Arc<SessionSlot>, u64) {
+        let key: ClientKey = client_id.into();
+        let slot = Arc::new(SessionSlot::with_state(key.clone(), session, expiry, None));
+        let generation = {
+            let mut state = slot.state.lock();
+            state.persisted = true;
+            state.will = will;
+            for sub in subscriptions {
+                state.subscriptions.insert(sub.filter.clone());
+                self.tree.subscribe(
+                    &key,
+                    &sub.filter,
+                    crate::routing::Subscription {
+                        options: sub.options,
+                        identifier: sub.identifier,
+                    },
+                );
+                state.stored_subscriptions.insert(sub.filter.clone(), sub);
+            }
+            state.generation
+        };
+        self.shard(client_id).write().insert(key, slot.clone());
+        (slot, generation)
     }
 }
 
