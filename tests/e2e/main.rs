@@ -5,6 +5,7 @@ mod support;
 
 mod config;
 mod malformed;
+mod persistence;
 mod qos;
 mod retained;
 mod sessions;

@@ -144,6 +144,8 @@ pub(crate) enum Held {
         qos: QoS,
         packet_id: Option<u16>,
         reason: ReasonCode,
+        /// Where the message was queued under a stored record: withdrawn if not stored.
+        queued: Vec<(Arc<SessionSlot>, u64)>,
     },
     /// A ready packet (PUBCOMP, SUBACK) sent only if the commit succeeds.
     Packet(Box<Packet>),
@@ -258,12 +260,20 @@ impl Client {
         let held = std::mem::take(&mut self.held);
         for (inserted, held) in held.into_iter().enumerate() {
             let outcome = held.commit.await;
+            if let (Held::Publish { queued, .. }, Err(_)) = (&held.ack, &outcome) {
+                // Refused, so not delivered where it still waits (an online subscriber may
+                // already have it).
+                for (slot, seq) in queued {
+                    slot.withdraw(*seq);
+                }
+            }
             let packet = match (held.ack, outcome) {
                 (
                     Held::Publish {
                         qos,
                         packet_id,
                         reason,
+                        ..
                     },
                     Ok(()),
                 ) => self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?,
@@ -304,6 +314,7 @@ impl Client {
                     qos,
                     packet_id,
                     reason,
+                    ..
                 },
             ) => {
                 let ack =
@@ -374,16 +385,20 @@ impl Client {
                                 packet_id,
                             });
                         }
-                        let (reason, commit) = self
+                        let (reason, durable) = self
                             .broker
                             .publish_from_client(&self.info, publish, ops)
                             .await;
                         // QoS 0 is never acknowledged, so nothing waits for its writes.
-                        let commit = commit.filter(|_| qos != QoS::AtMostOnce);
+                        let (commit, queued) = match durable {
+                            Some(d) if qos != QoS::AtMostOnce => (Some(d.commit), d.queued),
+                            _ => (None, Vec::new()),
+                        };
                         let ack = Held::Publish {
                             qos,
                             packet_id,
                             reason,
+                            queued,
                         };
                         self.hold(commit, ack)?;
                     }

@@ -16,11 +16,29 @@ use bytes::Bytes;
 use tracing::warn;
 
 use super::durable::{stored_delivery, stored_retained, Clock};
+use super::sessions::SessionSlot;
 use super::shared::Broker;
 use crate::persistence::{Commit, Op};
 use crate::plugins::{ClientInfo, Decision, MessageVerdict};
 use crate::protocol::{Properties, Publish, QoS, ReasonCode};
 use crate::session::{Delivery, Enqueued, Message};
+
+/// The writes of an accepted message: their commit, and the sessions it was queued for under
+/// a stored record (withdrawn from their queues if the commit fails, since the message is then
+/// refused).
+pub(crate) struct Durable {
+    pub commit: Commit,
+    pub queued: Vec<(Arc<SessionSlot>, u64)>,
+}
+
+impl Durable {
+    fn of(commit: Option<Commit>) -> Option<Durable> {
+        commit.map(|commit| Durable {
+            commit,
+            queued: Vec::new(),
+        })
+    }
+}
 
 impl Broker {
     /// Routes a message the broker itself publishes (e.g. `$SYS`). The publisher id is empty,
@@ -50,7 +68,7 @@ impl Broker {
         client: &ClientInfo,
         publish: Publish,
         ops: Vec<Op>,
-    ) -> (ReasonCode, Option<Commit>) {
+    ) -> (ReasonCode, Option<Durable>) {
         if publish.topic == "$SYS" || publish.topic.starts_with("$SYS/") {
             // Only the broker writes its own statistics.
             return (ReasonCode::NOT_AUTHORIZED, None);
@@ -67,7 +85,7 @@ impl Broker {
         client: &ClientInfo,
         mut publish: Publish,
         mut ops: Vec<Op>,
-    ) -> (ReasonCode, Option<Commit>) {
+    ) -> (ReasonCode, Option<Durable>) {
         let hooks = &self.shared.hooks;
         match hooks
             .authorize_publish(client, &publish.topic, publish.qos, publish.retain)
@@ -98,12 +116,14 @@ impl Broker {
                 MessageVerdict::Rewrite { topic, payload } => {
                     if !crate::protocol::topic::valid_topic_name(&topic) {
                         warn!(client = %client.client_id, %topic, "plugin rewrote a PUBLISH to an invalid topic; dropped");
-                        return (ReasonCode::SUCCESS, self.persist(ops));
+                        return (ReasonCode::SUCCESS, Durable::of(self.persist(ops)));
                     }
                     publish.topic = topic;
                     publish.payload = payload;
                 }
-                MessageVerdict::Drop => return (ReasonCode::SUCCESS, self.persist(ops)),
+                MessageVerdict::Drop => {
+                    return (ReasonCode::SUCCESS, Durable::of(self.persist(ops)))
+                }
             }
         }
         let message = Arc::new(Message::from_publish(
@@ -145,7 +165,7 @@ impl Broker {
     /// Fans `message` out to every matching subscription. Returns how many sessions matched,
     /// and the commit of `ops` plus the queued records of persistent subscribers (with
     /// persistence on and something to write).
-    pub(crate) fn route(&self, message: Arc<Message>, ops: Vec<Op>) -> (usize, Option<Commit>) {
+    pub(crate) fn route(&self, message: Arc<Message>, ops: Vec<Op>) -> (usize, Option<Durable>) {
         let shared = &self.shared;
         let mut routes = Vec::new();
         shared
@@ -155,7 +175,7 @@ impl Broker {
         if shared.durable && message.qos != QoS::AtMostOnce {
             return (matched, self.route_durably(message, routes, ops));
         }
-        let commit = self.persist(ops);
+        let commit = Durable::of(self.persist(ops));
         for route in routes {
             let Some(slot) = shared.sessions.get(&route.client) else {
                 continue;
@@ -181,7 +201,7 @@ impl Broker {
         message: Arc<Message>,
         routes: Vec<crate::routing::Route>,
         mut ops: Vec<Op>,
-    ) -> Option<Commit> {
+    ) -> Option<Durable> {
         let shared = &self.shared;
         let clock = Clock::now();
         let mut deliveries = Vec::with_capacity(routes.len());
@@ -208,9 +228,14 @@ impl Broker {
         }
         let commit = self.persist(ops);
         let mut undo = Vec::new();
+        let mut queued = Vec::new();
         for (slot, delivery) in deliveries {
             let seq = delivery.stored;
-            if slot.deliver(delivery) == Enqueued::DroppedQueueFull {
+            let enqueued = slot.deliver(delivery);
+            if let (Enqueued::Queued, Some(seq)) = (enqueued, seq) {
+                queued.push((slot.clone(), seq));
+            }
+            if enqueued == Enqueued::DroppedQueueFull {
                 self.count_queue_full(slot.client_id(), &message);
                 if let Some(seq) = seq {
                     undo.push(Op::Dequeue {
@@ -221,7 +246,7 @@ impl Broker {
             }
         }
         let _ = self.persist(undo);
-        commit
+        commit.map(|commit| Durable { commit, queued })
     }
 
     /// A message dropped because a session's queue was full.

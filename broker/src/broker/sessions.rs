@@ -137,6 +137,11 @@ impl SessionSlot {
         result
     }
 
+    /// Takes a message that could not be stored back out of the queue, if still there.
+    pub fn withdraw(&self, seq: u64) {
+        self.state.lock().session.withdraw(seq);
+    }
+
     /// Whether the session is in the persistent store.
     pub fn is_persisted(&self) -> bool {
         self.state.lock().persisted

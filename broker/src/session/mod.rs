@@ -288,6 +288,15 @@ impl Session {
         Enqueued::Queued
     }
 
+    /// Removes the queued message with store sequence `seq` (one whose store write failed),
+    /// if it has not left the queue yet. Returns whether it was found.
+    pub fn withdraw(&mut self, seq: u64) -> bool {
+        match self.pending.iter().rposition(|d| d.stored == Some(seq)) {
+            Some(at) => self.pending.remove(at).is_some(),
+            None => false,
+        }
+    }
+
     /// Whether `packet` is within the client's Maximum Packet Size [MQTT-3.1.2-24].
     fn within_limit(link: &Link, packet: &Packet) -> bool {
         link.params
