@@ -13,3 +13,12 @@ mod smoke;
 mod sys;
 mod v5_features;
 mod wills;
+
+mod external;
+
+mod dashboard;
+mod mosquitto_clients;
+mod mqttjs;
+mod node_red;
+mod paho;
+mod rust_examples;

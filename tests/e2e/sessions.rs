@@ -132,3 +132,41 @@ async fn empty_client_id_gets_an_assigned_identifier_v5_mqtt_3_2_2_16() {
         .expect("Assigned Client Identifier");
     assert!(!assigned.is_empty());
 }
+
+#[tokio::test]
+async fn offline_queue_is_bounded_by_max_queued_messages_and_overflow_is_logged() {
+    let broker = Broker::with_config(&format!(
+        "sys_interval = 0\n{}\n[limits]\nmax_queued_messages = 5\n",
+        crate::support::TCP_ONLY
+    ));
+    let persistent = |o: &mut rumqttc::MqttOptions| {
+        o.set_clean_session(false);
+    };
+    let mut sub = V3::connect_with(broker.addr(), "bounded", persistent).await;
+    sub.subscribe("bounded/t", QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+    let publisher = V3::connect(broker.addr(), "bounded-pub").await;
+    for i in 0..12 {
+        publisher
+            .client
+            .publish("bounded/t", QoS::AtLeastOnce, false, format!("{i}"))
+            .await
+            .expect("publish");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut back = V3::connect_with(broker.addr(), "bounded", persistent).await;
+    let mut got = Vec::new();
+    while let Some(p) = back.publish(Duration::from_millis(700)).await {
+        got.push(String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    assert_eq!(got.len(), 5, "queue bound kept: {got:?}");
+    assert!(
+        broker
+            .log
+            .lines()
+            .iter()
+            .any(|l| l.contains("bounded") && (l.contains("queue") || l.contains("dropped"))),
+        "overflow not logged:\n{}",
+        broker.dump_log()
+    );
+}

@@ -143,3 +143,64 @@ fn log_file_is_written_with_the_seed_name_and_line_format() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test]
+async fn mqtt_3_1_client_with_mqisdp_connects_and_publishes() {
+    let broker = Broker::start();
+    let mut sub = V3::connect(broker.addr(), "v31-sub").await;
+    sub.subscribe("v31/t", rumqttc::QoS::AtMostOnce).await;
+    let mut raw = Raw::connect(broker.addr()).await;
+    let mut body = bytes::string("MQIsdp");
+    body.extend([3, 0x02, 0, 60]);
+    body.extend(bytes::string("old-client"));
+    raw.send(&bytes::packet(0x10, &body)).await;
+    let connack = raw.recv(WAIT).await.expect("CONNACK");
+    assert_eq!(
+        (connack[0], connack[1], connack[3]),
+        (0x20, 0x02, 0x00),
+        "accepted: {connack:?}"
+    );
+    raw.send(&bytes::publish_v311("v31/t", b"from 3.1")).await;
+    let got = sub.publish(WAIT).await.expect("delivered");
+    assert_eq!(&got.payload[..], b"from 3.1");
+}
+
+#[tokio::test]
+async fn unsubscribe_is_acknowledged_and_stops_delivery_mqtt_3_10_4_4() {
+    let broker = Broker::start();
+    let mut sub = V3::connect(broker.addr(), "unsub").await;
+    sub.subscribe("uns/t", rumqttc::QoS::AtLeastOnce).await;
+    sub.client.unsubscribe("uns/t").await.expect("unsubscribe");
+    sub.packet(WAIT, |p| {
+        matches!(p, rumqttc::Packet::UnsubAck(_)).then_some(())
+    })
+    .await
+    .expect("UNSUBACK");
+    let publisher = V3::connect(broker.addr(), "unsub-pub").await;
+    publisher
+        .client
+        .publish("uns/t", rumqttc::QoS::AtLeastOnce, false, "x")
+        .await
+        .expect("publish");
+    assert!(sub.publish(Duration::from_millis(500)).await.is_none());
+}
+
+#[tokio::test]
+async fn overlapping_subscriptions_deliver_one_copy_at_the_highest_qos_mqtt_3_3_4_2() {
+    let broker = Broker::start();
+    let mut sub = V3::connect(broker.addr(), "overlap").await;
+    sub.subscribe("ov/+", rumqttc::QoS::AtMostOnce).await;
+    sub.subscribe("ov/#", rumqttc::QoS::AtLeastOnce).await;
+    let publisher = V3::connect(broker.addr(), "overlap-pub").await;
+    publisher
+        .client
+        .publish("ov/a", rumqttc::QoS::ExactlyOnce, false, "x")
+        .await
+        .expect("publish");
+    let got = sub.publish(WAIT).await.expect("delivered");
+    assert_eq!(got.qos, rumqttc::QoS::AtLeastOnce);
+    assert!(
+        sub.publish(Duration::from_millis(400)).await.is_none(),
+        "delivered twice"
+    );
+}

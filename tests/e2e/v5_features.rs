@@ -308,3 +308,145 @@ async fn pubrel_for_an_unknown_packet_id_is_answered_with_pubcomp_0x92_v5() {
         "Packet Identifier not found"
     );
 }
+
+/// CONNECT v5 with a property block (already encoded, length prefix included).
+fn connect_v5_with(client_id: &str, flags: u8, properties: &[u8]) -> Vec<u8> {
+    let mut body = raw_bytes::string("MQTT");
+    body.extend([5, flags, 0, 60]);
+    body.extend_from_slice(properties);
+    body.extend(raw_bytes::string(client_id));
+    raw_bytes::packet(0x10, &body)
+}
+
+fn subscribe_v5(packet_id: u16, filter: &str, options: u8) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    body.push(0);
+    body.extend(raw_bytes::string(filter));
+    body.push(options);
+    raw_bytes::packet(0x82, &body)
+}
+
+#[tokio::test]
+async fn broker_respects_the_clients_receive_maximum_mqtt_3_3_4_9() {
+    let broker = Broker::start();
+    let mut raw = Raw::connect(broker.addr()).await;
+    // Receive Maximum = 2.
+    raw.send(&connect_v5_with("recv-max", 0x02, &[3, 0x21, 0x00, 0x02]))
+        .await;
+    raw.recv(WAIT).await.expect("CONNACK");
+    raw.send(&subscribe_v5(1, "rm/t", 1)).await;
+    raw.recv_type(9, WAIT).await.expect("SUBACK");
+    let publisher = V5::connect(broker.addr(), "recv-max-pub").await;
+    for i in 0..5 {
+        publisher
+            .client
+            .publish("rm/t", QoS::AtLeastOnce, false, format!("{i}"))
+            .await
+            .expect("publish");
+    }
+    let first = raw.recv_type(3, WAIT).await.expect("first");
+    let _second = raw.recv_type(3, WAIT).await.expect("second");
+    assert!(
+        raw.recv_type(3, Duration::from_millis(600)).await.is_none(),
+        "a third PUBLISH before any PUBACK exceeds Receive Maximum 2"
+    );
+    // Acknowledge the first: exactly one more may come.
+    let topic_len = u16::from_be_bytes([first[2], first[3]]) as usize;
+    let id = [first[4 + topic_len], first[5 + topic_len]];
+    raw.send(&[0x40, 0x02, id[0], id[1]]).await;
+    assert!(
+        raw.recv_type(3, WAIT).await.is_some(),
+        "one more after a PUBACK"
+    );
+    assert!(raw.recv_type(3, Duration::from_millis(400)).await.is_none());
+}
+
+#[tokio::test]
+async fn message_larger_than_the_clients_maximum_packet_size_is_not_sent_mqtt_3_1_2_25() {
+    let broker = Broker::start();
+    let mut raw = Raw::connect(broker.addr()).await;
+    // Maximum Packet Size = 64 bytes.
+    raw.send(&connect_v5_with("small-max", 0x02, &[5, 0x27, 0, 0, 0, 64]))
+        .await;
+    raw.recv(WAIT).await.expect("CONNACK");
+    raw.send(&subscribe_v5(1, "mps/t", 0)).await;
+    raw.recv_type(9, WAIT).await.expect("SUBACK");
+    let publisher = V5::connect(broker.addr(), "small-max-pub").await;
+    publisher
+        .client
+        .publish("mps/t", QoS::AtMostOnce, false, vec![b'x'; 200])
+        .await
+        .expect("publish");
+    publisher
+        .client
+        .publish("mps/t", QoS::AtMostOnce, false, "small")
+        .await
+        .expect("publish");
+    let got = raw.recv_type(3, WAIT).await.expect("the small one");
+    assert!(got.len() <= 64);
+    assert!(got.ends_with(b"small"), "{got:?}");
+}
+
+#[tokio::test]
+async fn retain_handling_1_sends_retained_only_for_a_new_subscription_mqtt_3_8_4_4() {
+    let broker = Broker::start();
+    let publisher = V5::connect(broker.addr(), "rh1-pub").await;
+    publisher
+        .client
+        .publish("rh1/t", QoS::AtLeastOnce, true, "kept")
+        .await
+        .expect("publish");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut raw = Raw::connect(broker.addr()).await;
+    raw.send(&raw_bytes::connect_v5("rh1")).await;
+    raw.recv(WAIT).await.expect("CONNACK");
+    // Retain Handling 1 (bits 4-5 = 01), QoS 0.
+    raw.send(&subscribe_v5(1, "rh1/t", 0x10)).await;
+    raw.recv_type(9, WAIT).await.expect("SUBACK");
+    assert!(
+        raw.recv_type(3, WAIT).await.is_some(),
+        "retained sent for the new subscription"
+    );
+    raw.send(&subscribe_v5(2, "rh1/t", 0x10)).await;
+    raw.recv_type(9, WAIT).await.expect("second SUBACK");
+    assert!(
+        raw.recv_type(3, Duration::from_millis(500)).await.is_none(),
+        "retained sent again for an existing subscription"
+    );
+}
+
+#[tokio::test]
+async fn will_properties_are_passed_to_subscribers_mqtt_3_1_3_10() {
+    use rumqttc::v5::mqttbytes::v5::{LastWill, LastWillProperties};
+    let broker = Broker::start();
+    let mut watcher = V5::connect(broker.addr(), "willprops-watch").await;
+    watcher.subscribe("wp/#", QoS::AtLeastOnce).await;
+    let dying = V5::connect_with(broker.addr(), "willprops", |o| {
+        let props = LastWillProperties {
+            delay_interval: None,
+            payload_format_indicator: Some(1),
+            message_expiry_interval: None,
+            content_type: Some("text/plain".into()),
+            response_topic: Some("wp/reply".into()),
+            correlation_data: None,
+            user_properties: vec![("k".into(), "v".into())],
+        };
+        o.set_last_will(LastWill::new(
+            "wp/gone",
+            "bye",
+            QoS::AtLeastOnce,
+            false,
+            Some(props),
+        ));
+    })
+    .await;
+    dying.abort();
+    let got = watcher.publish(WAIT).await.expect("will");
+    let props = got.properties.expect("properties");
+    assert_eq!(props.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(props.response_topic.as_deref(), Some("wp/reply"));
+    assert_eq!(
+        props.user_properties,
+        vec![("k".to_string(), "v".to_string())]
+    );
+}
