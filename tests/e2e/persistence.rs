@@ -468,3 +468,74 @@ async fn full_store_refuses_qos1_with_quota_exceeded_and_the_broker_keeps_servin
         "every acknowledged message, only those"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_and_inbound_qos2_state_survive_sigkill_dup_redelivery_and_no_second_routing_mqtt_4_3_3_9(
+) {
+    let toml = config("");
+    let broker = Broker::with_config(&toml);
+    let addr = broker.addr();
+    let (mut sub, _) = open(addr, connect_v311("dup-sub", false)).await;
+    sub.send(&subscribe(false, 1, "x/#", 2)).await;
+    sub.recv_type(9, WAIT).await.expect("SUBACK");
+
+    let (mut publisher, _) = open(addr, connect_v311("dup-pub", false)).await;
+    publisher.send(&publish_v311("x/a", 2, 7, b"once")).await;
+    let pubrec = publisher.recv_type(5, WAIT).await.expect("PUBREC");
+    assert_eq!(packet_id_of(&pubrec), 7);
+    publisher.send(&publish_v311("x/b", 1, 8, b"again")).await;
+    publisher.recv_type(4, WAIT).await.expect("PUBACK");
+
+    // The subscriber gets both and acknowledges neither.
+    let mut sent_ids = HashMap::new();
+    for _ in 0..2 {
+        let p = sub.recv_type(3, WAIT).await.expect("PUBLISH");
+        let r = parse_publish(&p, false);
+        sent_ids.insert(r.topic, (r.qos, r.packet_id));
+    }
+    // The in-flight records are written before the PUBLISHes leave; let them reach the disk.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = broker.kill();
+    drop((sub, publisher));
+
+    let broker = restart(dir, &toml);
+    let addr = broker.addr();
+    let (mut sub, present) = open(addr, connect_v311("dup-sub", false)).await;
+    assert!(present);
+    let mut resent = HashMap::new();
+    for _ in 0..2 {
+        let p = sub.recv_type(3, WAIT).await.expect("re-sent PUBLISH");
+        assert!(p[0] & 0x08 != 0, "DUP set on redelivery [MQTT-3.3.1-1]");
+        let r = parse_publish(&p, false);
+        resent.insert(r.topic, (r.qos, r.packet_id));
+    }
+    assert_eq!(
+        resent, sent_ids,
+        "same messages, same packet ids [MQTT-4.4.0-1]"
+    );
+
+    // The publisher re-sends its QoS 2 PUBLISH whose PUBREC it got: acknowledged again, not
+    // routed again.
+    let (mut publisher, present) = open(addr, connect_v311("dup-pub", false)).await;
+    assert!(present);
+    let mut again = publish_v311("x/a", 2, 7, b"once");
+    again[0] |= 0x08;
+    publisher.send(&again).await;
+    let pubrec = publisher.recv_type(5, WAIT).await.expect("PUBREC");
+    assert_eq!(packet_id_of(&pubrec), 7);
+    publisher.send(&ack(0x62, 7)).await;
+    let pubcomp = publisher.recv_type(7, WAIT).await.expect("PUBCOMP");
+    assert_eq!(packet_id_of(&pubcomp), 7);
+
+    // Finish the subscriber's exchanges; nothing else arrives.
+    let (_, id_a) = sent_ids["x/a"];
+    let (_, id_b) = sent_ids["x/b"];
+    sub.send(&ack(0x50, id_a)).await;
+    sub.send(&ack(0x40, id_b)).await;
+    let more = drain(&mut sub, false, Duration::from_millis(800)).await;
+    assert!(
+        more.is_empty(),
+        "no message routed twice: got {:?}",
+        more.iter().map(|r| r.topic.clone()).collect::<Vec<_>>()
+    );
+}
