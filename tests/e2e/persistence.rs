@@ -539,3 +539,45 @@ async fn in_flight_and_inbound_qos2_state_survive_sigkill_dup_redelivery_and_no_
         more.iter().map(|r| r.topic.clone()).collect::<Vec<_>>()
     );
 }
+
+/// CONNECT 3.1.1, Clean Session 0, with a QoS 1 will.
+fn connect_v311_with_will(client_id: &str, topic: &str, message: &[u8]) -> Vec<u8> {
+    let mut body = string("MQTT");
+    body.extend([4, 0x04 | 0x08, 0, 60]);
+    body.extend(string(client_id));
+    body.extend(string(topic));
+    body.extend((message.len() as u16).to_be_bytes());
+    body.extend_from_slice(message);
+    packet(0x10, &body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn will_of_a_session_connected_when_the_broker_was_killed_is_published_at_restart_mqtt_3_1_2_8(
+) {
+    let toml = config("");
+    let broker = Broker::with_config(&toml);
+    let addr = broker.addr();
+    let (mut watcher, _) = open(addr, connect_v311("will-watcher", false)).await;
+    watcher.send(&subscribe(false, 1, "wills/#", 1)).await;
+    watcher.recv_type(9, WAIT).await.expect("SUBACK");
+    watcher.send(&crate::support::bytes::DISCONNECT).await;
+    let (_device, _) = open(
+        addr,
+        connect_v311_with_will("device-7", "wills/device-7", b"offline"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let dir = broker.kill();
+
+    let broker = restart(dir, &toml);
+    // The will goes out at start, to the restored subscription; queued for the offline watcher.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut watcher, present) = open(broker.addr(), connect_v311("will-watcher", false)).await;
+    assert!(present);
+    let got = drain(&mut watcher, false, Duration::from_millis(800)).await;
+    let wills: Vec<_> = got
+        .iter()
+        .map(|r| (r.topic.as_str(), r.payload.as_slice()))
+        .collect();
+    assert_eq!(wills, vec![("wills/device-7", b"offline".as_slice())]);
+}
