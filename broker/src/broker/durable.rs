@@ -325,3 +325,180 @@ impl Broker {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::persistence::{MemoryStore, RestoredSession, NEVER_EXPIRES};
+    use crate::plugins::Hooks;
+    use crate::protocol::{Packet, Properties, QoS, SubscriptionOptions};
+    use crate::session::{LinkParams, SessionLimits};
+
+    fn limits() -> SessionLimits {
+        SessionLimits {
+            max_inflight: 10,
+            max_queued_messages: 100,
+            receive_maximum: 10,
+            topic_alias_maximum: 0,
+        }
+    }
+
+    fn params() -> LinkParams {
+        LinkParams {
+            version: ProtocolVersion::V5,
+            receive_maximum: 10,
+            maximum_packet_size: None,
+            topic_alias_maximum: 0,
+        }
+    }
+
+    fn stored(topic: &str, qos: QoS) -> StoredMessage {
+        StoredMessage::new(topic, Bytes::from_static(b"payload"), qos, false)
+    }
+
+    #[test]
+    fn deadlines_convert_between_clocks_both_ways() {
+        let clock = Clock::now();
+        let later = clock.now + Duration::from_secs(90);
+        let wall = clock.wall_time(later);
+        assert_eq!(wall, clock.wall + Duration::from_secs(90));
+        assert_eq!(clock.instant_of(wall), later);
+        let earlier = clock.wall - Duration::from_secs(5);
+        assert!(clock.instant_of(earlier) <= clock.now);
+        assert_eq!(clock.until(earlier), Duration::ZERO);
+    }
+
+    #[test]
+    fn stored_delivery_keeps_the_granted_qos_and_subscription_identifiers() {
+        let clock = Clock::now();
+        let mut d = delivery_from_stored(stored("a/b", QoS::ExactlyOnce), Some(3), &clock);
+        d.subscription_ids = vec![4, 9];
+        d.qos = QoS::AtLeastOnce;
+        let back = stored_delivery(&d, &clock);
+        assert_eq!(back.qos, QoS::AtLeastOnce);
+        assert_eq!(back.properties.subscription_identifiers, vec![4, 9]);
+        let again = delivery_from_stored(back, Some(3), &clock);
+        assert_eq!(again.subscription_ids, vec![4, 9]);
+        assert!(again.message.properties.subscription_identifiers.is_empty());
+    }
+
+    #[test]
+    fn restored_session_journals_a_sent_message_as_dequeue_and_put_inflight() {
+        let clock = Clock::now();
+        let queued = vec![delivery_from_stored(
+            stored("t", QoS::AtLeastOnce),
+            Some(42),
+            &clock,
+        )];
+        let mut session = Session::restore(limits(), queued, Vec::new(), Vec::new());
+        let mut out = Vec::new();
+        session.attach(params(), &mut out);
+        session.poll_transmit(Instant::now(), &mut out);
+        let id = match out.as_slice() {
+            [Packet::Publish(p)] => p.packet_id.unwrap(),
+            other => panic!("expected one PUBLISH, got {other:?}"),
+        };
+        let mut ops = Vec::new();
+        journal_ops("c", session.take_journal(), &mut ops);
+        assert_eq!(ops.len(), 2);
+        assert_eq!(
+            ops[0],
+            Op::Dequeue {
+                client_id: "c".into(),
+                seq: 42
+            }
+        );
+        match &ops[1] {
+            Op::PutInflight { client_id, entry } => {
+                assert_eq!(client_id, "c");
+                assert_eq!(entry.packet_id, id);
+                assert_eq!(entry.state, InflightState::AwaitingAck);
+                assert_eq!(entry.message.topic, "t");
+            }
+            other => panic!("expected PutInflight, got {other:?}"),
+        }
+        assert!(session.take_journal().is_empty());
+    }
+
+    #[test]
+    fn restored_in_flight_messages_are_resent_with_dup_and_their_ids_mqtt_4_4_0_1() {
+        let clock = Clock::now();
+        let inflight = vec![
+            (
+                7,
+                OutboundState::Published(delivery_from_stored(
+                    stored("a", QoS::AtLeastOnce),
+                    None,
+                    &clock,
+                )),
+            ),
+            (9, OutboundState::Released),
+        ];
+        let mut session = Session::restore(limits(), Vec::new(), inflight, vec![5]);
+        let mut out = Vec::new();
+        session.attach(params(), &mut out);
+        session.poll_transmit(Instant::now(), &mut out);
+        let mut publish_ids = Vec::new();
+        let mut pubrel_ids = Vec::new();
+        for packet in &out {
+            match packet {
+                Packet::Publish(p) => {
+                    assert!(p.dup);
+                    publish_ids.push(p.packet_id);
+                }
+                Packet::PubRel(a) => pubrel_ids.push(a.packet_id),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(publish_ids, vec![Some(7)]);
+        assert_eq!(pubrel_ids, vec![9]);
+    }
+
+    #[test]
+    fn a_message_whose_write_failed_is_withdrawn_from_the_queue() {
+        let clock = Clock::now();
+        let queued = vec![
+            delivery_from_stored(stored("a", QoS::AtLeastOnce), Some(1), &clock),
+            delivery_from_stored(stored("b", QoS::AtLeastOnce), Some(2), &clock),
+        ];
+        let mut session = Session::restore(limits(), queued, Vec::new(), Vec::new());
+        assert!(session.withdraw(2));
+        assert!(!session.withdraw(2));
+        assert_eq!(session.queued(), 1);
+    }
+
+    #[tokio::test]
+    async fn restore_rebuilds_sessions_subscriptions_and_retained_and_sequence_numbers_grow() {
+        let store = Arc::new(MemoryStore::new());
+        let broker = Broker::with_store(Config::default(), Hooks::none(), store);
+        let mut session = StoredSession::new("c", NEVER_EXPIRES);
+        session.subscriptions.push(StoredSubscription {
+            filter: "a/#".into(),
+            options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+            identifier: Some(3),
+        });
+        let snapshot = Snapshot {
+            sessions: vec![RestoredSession {
+                session,
+                queued: vec![(17, stored("a/x", QoS::AtLeastOnce))],
+                inflight: Vec::new(),
+                inbound_qos2: vec![4],
+            }],
+            retained: vec![StoredMessage {
+                retain: true,
+                properties: Properties::default(),
+                ..stored("r", QoS::AtMostOnce)
+            }],
+        };
+        broker.restore(snapshot, SystemTime::now());
+        assert_eq!(broker.session_count(), 1);
+        assert_eq!(broker.subscription_count(), 1);
+        assert_eq!(broker.retained_count(), 1);
+        assert!(broker.next_store_seq() > 17);
+        let slot = broker.shared.sessions.get("c").expect("session restored");
+        assert!(slot.is_persisted());
+    }
+}
