@@ -581,3 +581,33 @@ async fn will_of_a_session_connected_when_the_broker_was_killed_is_published_at_
         .collect();
     assert_eq!(wills, vec![("wills/device-7", b"offline".as_slice())]);
 }
+
+#[test]
+fn corrupt_database_stops_the_start_with_a_message_naming_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(dir.path().join("data/waspmq.db"), vec![0x42u8; 64 * 1024])
+        .expect("write garbage");
+    let config = dir.path().join("broker.toml");
+    std::fs::write(&config, config_text()).expect("write config");
+    let output = std::process::Command::new(crate::support::binary())
+        .arg("--config")
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .expect("run waspmq");
+    assert!(!output.status.success(), "the broker must not start");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("waspmq.db") && text.contains("corrupt"),
+        "error names the file: {text}"
+    );
+}
+
+fn config_text() -> String {
+    format!("{}\n[log]\ndir = \"logs\"\n", config(""))
+}
