@@ -329,7 +329,7 @@ impl Admission {
             out: Vec::new(),
             persisted,
             ops: Vec::new(),
-            held: Vec::new(),
+            pending_acks: Vec::new(),
         }
     }
 

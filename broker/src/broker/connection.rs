@@ -22,7 +22,7 @@ use super::durable::journal_ops;
 use super::sessions::SessionSlot;
 use super::shared::Broker;
 use super::wire::Wire;
-use crate::persistence::{Commit, InflightState, Op};
+use crate::persistence::{Commit, InflightState, Op, StoreError};
 use crate::plugins::ClientInfo;
 use crate::protocol::QoS;
 use crate::protocol::{
@@ -127,18 +127,18 @@ pub(crate) struct Client {
     /// store once per batch.
     pub ops: Vec<Op>,
     /// Acknowledgements waiting for their commit, in order.
-    pub held: Vec<HeldAck>,
+    pub pending_acks: Vec<PendingAck>,
 }
 
 /// An acknowledgement held until what it promises is durable.
-pub(crate) struct HeldAck {
+pub(crate) struct PendingAck {
     commit: Commit,
     /// Its place in `Client::out` (before the packets produced after it).
     position: usize,
-    ack: Held,
+    ack: Promised,
 }
 
-pub(crate) enum Held {
+pub(crate) enum Promised {
     /// PUBACK / PUBREC of an inbound PUBLISH, built once the outcome is known.
     Publish {
         qos: QoS,
@@ -257,41 +257,10 @@ impl Client {
         if !self.ops.is_empty() {
             let _ = self.broker.persist(std::mem::take(&mut self.ops));
         }
-        let held = std::mem::take(&mut self.held);
-        for (inserted, held) in held.into_iter().enumerate() {
+        let pending = std::mem::take(&mut self.pending_acks);
+        for (inserted, held) in pending.into_iter().enumerate() {
             let outcome = held.commit.await;
-            if let (Held::Publish { queued, .. }, Err(_)) = (&held.ack, &outcome) {
-                // Refused, so not delivered where it still waits (an online subscriber may
-                // already have it).
-                for (slot, seq) in queued {
-                    slot.withdraw(*seq);
-                }
-            }
-            let packet = match (held.ack, outcome) {
-                (
-                    Held::Publish {
-                        qos,
-                        packet_id,
-                        reason,
-                        ..
-                    },
-                    Ok(()),
-                ) => self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?,
-                (Held::Publish { qos, packet_id, .. }, Err(e)) if self.version.is_v5() => {
-                    warn!(client = %self.info.client_id, "PUBLISH refused: {e}");
-                    let reason = e.reason_code();
-                    self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?
-                }
-                (Held::Packet(packet), Ok(())) => Some(*packet),
-                (_, Err(e)) => {
-                    warn!(client = %self.info.client_id, "closing: {e}");
-                    return Err(Close::Protocol {
-                        reason: e.reason_code(),
-                        message: e.to_string(),
-                    });
-                }
-            };
-            if let Some(packet) = packet {
+            if let Some(packet) = self.resolve(held.ack, outcome)? {
                 let at = (held.position + inserted).min(self.out.len());
                 self.out.insert(at, packet);
             }
@@ -299,27 +268,57 @@ impl Client {
         Ok(())
     }
 
-    /// Holds `ack` until `commit` resolves (or sends it now if there is nothing to wait for).
-    pub(crate) fn hold(&mut self, commit: Option<Commit>, ack: Held) -> Result<(), Close> {
-        match (commit, ack) {
-            (Some(commit), ack) => self.held.push(HeldAck {
-                commit,
-                position: self.out.len(),
-                ack,
-            }),
-            (None, Held::Packet(packet)) => self.out.push(*packet),
+    /// The acknowledgement a promise turns into once its commit resolved with `outcome`. A
+    /// refused PUBLISH is withdrawn from the queues still holding it.
+    pub(crate) fn resolve(
+        &mut self,
+        ack: Promised,
+        outcome: Result<(), StoreError>,
+    ) -> Result<Option<Packet>, Close> {
+        if let (Promised::Publish { queued, .. }, Err(_)) = (&ack, &outcome) {
+            // Refused, so not delivered where it still waits (an online subscriber may
+            // already have it).
+            for (slot, seq) in queued {
+                slot.withdraw(*seq);
+            }
+        }
+        match (ack, outcome) {
             (
-                None,
-                Held::Publish {
+                Promised::Publish {
                     qos,
                     packet_id,
                     reason,
                     ..
                 },
-            ) => {
-                let ack =
-                    self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?;
-                self.out.extend(ack);
+                Ok(()),
+            ) => self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason)),
+            (Promised::Publish { qos, packet_id, .. }, Err(e)) if self.version.is_v5() => {
+                warn!(client = %self.info.client_id, "PUBLISH refused: {e}");
+                let reason = e.reason_code();
+                self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))
+            }
+            (Promised::Packet(packet), Ok(())) => Ok(Some(*packet)),
+            (_, Err(e)) => {
+                warn!(client = %self.info.client_id, "closing: {e}");
+                Err(Close::Protocol {
+                    reason: e.reason_code(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Holds `ack` until `commit` resolves (or sends it now if there is nothing to wait for).
+    pub(crate) fn hold(&mut self, commit: Option<Commit>, ack: Promised) -> Result<(), Close> {
+        match commit {
+            Some(commit) => self.pending_acks.push(PendingAck {
+                commit,
+                position: self.out.len(),
+                ack,
+            }),
+            None => {
+                let packet = self.resolve(ack, Ok(()))?;
+                self.out.extend(packet);
             }
         }
         Ok(())
@@ -394,7 +393,7 @@ impl Client {
                             Some(d) if qos != QoS::AtMostOnce => (Some(d.commit), d.queued),
                             _ => (None, Vec::new()),
                         };
-                        let ack = Held::Publish {
+                        let ack = Promised::Publish {
                             qos,
                             packet_id,
                             reason,
@@ -452,7 +451,7 @@ impl Client {
                 } else {
                     None
                 };
-                self.hold(commit, Held::Packet(Box::new(comp)))?;
+                self.hold(commit, Promised::Packet(Box::new(comp)))?;
             }
             Packet::PubComp(ack) => {
                 let matched = self.session(|s| s.session.on_pubcomp(&ack))?;

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::connection::{Client, Close, Held};
+use super::connection::{Client, Close, Promised};
 use crate::persistence::{Op, StoredSubscription};
 use crate::plugins::Decision;
 use crate::protocol::topic::{parse_shared, valid_topic_filter};
@@ -114,7 +114,7 @@ impl Client {
             reasons,
         });
         let commit = broker.persist(ops);
-        self.hold(commit, Held::Packet(Box::new(suback)))?;
+        self.hold(commit, Promised::Packet(Box::new(suback)))?;
         if !retained.is_empty() {
             let mut state = self
                 .slot
