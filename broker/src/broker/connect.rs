@@ -359,6 +359,7 @@ impl Admission {
             Some(mut state) => {
                 if expiry.secs > 0 {
                     state.persisted = true;
+                    state.stored_expiry = expiry.secs;
                     let subscriptions = state.stored_subscriptions.values().cloned().collect();
                     ops.push(Op::SaveSession(session_record(
                         client_id,

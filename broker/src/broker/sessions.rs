@@ -68,6 +68,8 @@ pub struct SlotState {
     pub persisted: bool,
     /// Its subscriptions as stored (kept only while `persisted`), to rewrite the session.
     pub stored_subscriptions: HashMap<String, StoredSubscription>,
+    /// The expiry interval last stored (a DISCONNECT may change the live one).
+    pub stored_expiry: u32,
 }
 
 impl SlotState {
@@ -114,6 +116,7 @@ impl SessionSlot {
                 ended: false,
                 persisted: false,
                 stored_subscriptions: HashMap::new(),
+                stored_expiry: 0,
             }),
         }
     }
@@ -213,8 +216,11 @@ pub struct Released {
     pub ended: bool,
     /// The session is in the persistent store.
     pub persisted: bool,
-    /// Its stored subscriptions (when `persisted` and not `ended`), to rewrite it offline.
+    /// Its stored subscriptions, when it must be rewritten: persisted, not ended, and its
+    /// expiry changed since stored (v5 DISCONNECT).
     pub subscriptions: Vec<StoredSubscription>,
+    /// The expiry differs from the stored one.
+    pub expiry_changed: bool,
 }
 
 /// An expired session's leftovers.
@@ -349,7 +355,9 @@ impl SessionRegistry {
         state.session.detach();
         let will = state.will.take();
         let ended = state.expiry.secs == 0;
-        let subscriptions = if state.persisted && !ended {
+        // Only needed to rewrite a session whose expiry a DISCONNECT changed.
+        let subscriptions = if state.persisted && !ended && state.expiry.secs != state.stored_expiry
+        {
             state.stored_subscriptions.values().cloned().collect()
         } else {
             Vec::new()
@@ -361,6 +369,7 @@ impl SessionRegistry {
             ended,
             persisted: state.persisted,
             subscriptions,
+            expiry_changed: state.expiry.secs != state.stored_expiry,
         };
         if ended {
             state.ended = true;
@@ -417,6 +426,7 @@ impl SessionRegistry {
         let generation = {
             let mut state = slot.state.lock();
             state.persisted = true;
+            state.stored_expiry = expiry.secs;
             state.will = will;
             for sub in subscriptions {
                 state.subscriptions.insert(sub.filter.clone());

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info};
 
-use super::durable::session_record;
+use super::durable::{session_record, will_record};
 use super::sessions::{Released, SessionSlot, StoredWill};
 use super::shared::Broker;
 use super::stats;
@@ -73,16 +73,32 @@ impl Broker {
             }
         }
         if released.persisted {
-            // Offline from now: the expiry (maybe changed by DISCONNECT) counts from here,
-            // and only a will still waiting for its delay stays.
-            let record = session_record(
-                &client_id,
-                released.expiry,
-                Some(SystemTime::now()),
-                parked.as_ref(),
-                released.subscriptions,
-            );
-            let _ = self.persist(vec![Op::SaveSession(record)]);
+            // Offline from now: the expiry counts from here, and only a will still waiting
+            // for its delay stays. Targeted updates, not a rewrite, so they cannot undo the
+            // subscriptions of a client that reconnects at once.
+            let now = SystemTime::now();
+            let ops = if released.expiry_changed {
+                let record = session_record(
+                    &client_id,
+                    released.expiry,
+                    Some(now),
+                    parked.as_ref(),
+                    released.subscriptions,
+                );
+                vec![Op::SaveSession(record)]
+            } else {
+                vec![
+                    Op::SetDisconnected {
+                        client_id: client_id.clone(),
+                        at: Some(now),
+                    },
+                    Op::SetWill {
+                        client_id,
+                        will: parked.as_ref().map(will_record),
+                    },
+                ]
+            };
+            let _ = self.persist(ops);
         }
         if released.expiry.secs != SessionExpiry::NEVER {
             let after = Duration::from_secs(u64::from(released.expiry.secs));
