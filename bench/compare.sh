@@ -20,6 +20,10 @@
 #                   window (FANIN_E2E=500 / FANOUT_E2E=50 messages per publisher not yet
 #                   delivered to all subscribers): QoS 0 has no ack to pace the publisher,
 #                   so without it the broker just queues and latency measures queue depth.
+#   WASP_QUEUE      WaspMQ limits.max_queued_messages (default 1000, its default): WaspMQ holds
+#                   publishers back when a live subscriber's queue is full (flow control), so a
+#                   small queue loses nothing and bounds latency. Mosquitto drops at a full
+#                   queue, so it gets max_queued_messages 1000000 to lose nothing.
 #   OUT             keep raw logs (broker + generator output, RESULT lines) in this folder
 #   SKIP_BUILD=1    do not run cargo build
 set -uo pipefail
@@ -40,6 +44,7 @@ CONN_RATE=${CONN_RATE:-2000}
 PAIRS=${PAIRS:-500}
 PAIR_RATE=${PAIR_RATE:-10}
 E2E=${E2E:-1}
+WASP_QUEUE=${WASP_QUEUE:-1000}
 FANIN_E2E=${FANIN_E2E:-500}
 FANOUT_E2E=${FANOUT_E2E:-50}
 if [[ $E2E == 1 ]]; then
@@ -83,8 +88,10 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # --- broker configs: same limits on both sides ---------------------------------------------
 # 20 unacknowledged QoS 1/2 messages per client in each direction (Mosquitto's default and
-# the generator's window) and a deep per-client queue, so a slow subscriber is measured as
-# latency rather than as dropped messages; no persistence, no $SYS, quiet logs.
+# the generator's window); no persistence, no $SYS, quiet logs. Mosquitto gets a deep
+# per-client queue so that a slow subscriber is measured as latency rather than as dropped
+# messages; WaspMQ keeps its default queue (WASP_QUEUE) because it pushes back on publishers
+# instead of dropping.
 cat >"$WORK/mosquitto.conf" <<EOF
 listener $MOSQ_PORT 127.0.0.1
 allow_anonymous true
@@ -113,7 +120,7 @@ file = false
 [limits]
 max_inflight = 20
 receive_maximum = 20
-max_queued_messages = 1000000
+max_queued_messages = $WASP_QUEUE
 
 [persistence]
 enabled = false
@@ -184,6 +191,7 @@ bench_args() { # scenario
 declare -A RESULT=()
 CORES=$(nproc)
 say "== broker on CPU $BROKER_CPU, waspmq-bench on CPU $GEN_CPU: broker and generator share this machine's $CORES cores"
+say "== queues: mosquitto max_queued_messages 1000000, waspmq max_queued_messages $WASP_QUEUE (flow control)"
 say "== MQTT $([[ $MQTT == 5 ]] && echo 5.0 || echo 3.1.1), $DURATION s per flow scenario, QoS 0 end-to-end window $([[ $E2E == 1 ]] && echo "on ($FANIN_E2E fanin / $FANOUT_E2E fanout)" || echo off), logs in $WORK"
 
 for sc in $SCENARIOS; do

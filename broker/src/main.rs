@@ -65,10 +65,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config_path: Option<PathBuf>, config: Config) -> anyhow::Result<()> {
-    if !config.plugins.is_empty() {
-        anyhow::bail!("plugins are configured but this build has no plugin host yet");
-    }
-    let hooks = Hooks::none();
+    let hooks = Hooks::load(&config).await.context("loading plugins")?;
     let sys_interval = config.sys_interval;
     let running = Broker::start(config, hooks.clone()).await?;
     let _sys = sys::spawn(running.broker.clone(), sys_interval);
@@ -97,5 +94,12 @@ async fn reload(running: &RunningBroker, hooks: &Hooks, config_path: Option<&Pat
             );
         }
     }
-    let _ = (hooks, config_path);
+    match config::load(config_path) {
+        Ok(config) => {
+            if let Err(e) = hooks.reload(&config).await {
+                warn!("plugins not reloaded: {e:#}");
+            }
+        }
+        Err(e) => warn!("config not reloaded: {e:#}"),
+    }
 }

@@ -4,8 +4,10 @@
 mod support;
 
 mod config;
+mod flow_control;
 mod malformed;
 mod persistence;
+mod plugins;
 mod qos;
 mod retained;
 mod sessions;

@@ -330,6 +330,8 @@ impl Admission {
             persisted,
             ops: Vec::new(),
             pending_acks: Vec::new(),
+            held: None,
+            congested: Vec::new(),
         }
     }
 

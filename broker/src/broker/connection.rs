@@ -10,16 +10,22 @@
 //! once per read batch with no lock held (group commit makes the batch share one fsync). A
 //! failed commit is never acknowledged: v5 clients get the store's reason code (0x97 / 0x80),
 //! 3.x clients (no negative PUBACK) are disconnected.
+//!
+//! Flow control: when a PUBLISH took a connected subscriber's queue over its limit, this
+//! connection holds that PUBLISH's PUBACK / PUBREC ([`Held`]) and stops reading — it still
+//! writes what its own session has to send — until every congested subscriber has room or
+//! is stalled. The publisher's in-flight window then paces it at the subscriber's speed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use super::connect::Admission;
 use super::durable::journal_ops;
-use super::sessions::SessionSlot;
+use super::publish::FLOW_CONTROL_STALL;
+use super::sessions::{RoomWait, SessionSlot};
 use super::shared::Broker;
 use super::wire::Wire;
 use crate::persistence::{Commit, InflightState, Op, StoreError};
@@ -128,6 +134,30 @@ pub(crate) struct Client {
     pub ops: Vec<Op>,
     /// Acknowledgements waiting for their commit, in order.
     pub pending_acks: Vec<PendingAck>,
+    /// A PUBLISH's acknowledgement held back until congested subscribers have room; while
+    /// set, nothing more is read from this client.
+    pub held: Option<Held>,
+    /// Scratch list for [`Broker::publish_from_client`]'s congested subscribers.
+    pub congested: Vec<Arc<SessionSlot>>,
+}
+
+/// An acknowledgement held back by flow control.
+pub(crate) struct Held {
+    /// Subscribers whose queue this client's PUBLISH took over the limit.
+    slots: Vec<Arc<SessionSlot>>,
+    /// The PUBACK / PUBREC to send once they have room (none for QoS 0).
+    ack: Option<Packet>,
+}
+
+impl Held {
+    /// Waits until every congested subscriber has room (or stalled, or went away).
+    async fn wait(slots: &[Arc<SessionSlot>], broker: &Broker) {
+        for slot in slots {
+            if slot.wait_for_room(FLOW_CONTROL_STALL).await == RoomWait::Stalled {
+                super::stats::add(&broker.shared.stats.publishers_released_on_stall, 1);
+            }
+        }
+    }
 }
 
 /// An acknowledgement held until what it promises is durable.
@@ -154,19 +184,34 @@ pub(crate) enum Promised {
 /// Serves one accepted TCP connection to its end. `_done` is dropped when the task ends, which
 /// is how shutdown knows every connection finished.
 pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sender<()>) {
+    // The handshake and CONNECT phase is boxed: its futures (TLS, WebSocket, the
+    // authentication hooks) are large and over once the client is in, so the task of an idle
+    // connection does not keep room for them (the task's size is that of its largest state).
+    let Some((client, shutdown, _permit)) = Box::pin(admit(broker, incoming)).await else {
+        return;
+    };
+    client.run(shutdown).await;
+}
+
+/// The transport handshake, then CONNECT within `connect_timeout_secs`: the admitted client,
+/// the shutdown signal and the listener's connection permit, or `None` if it never got in.
+async fn admit(
+    broker: Broker,
+    incoming: Incoming,
+) -> Option<(Client, watch::Receiver<bool>, Option<OwnedSemaphorePermit>)> {
     let peer = incoming.peer();
     let accepted: Accepted = match incoming.handshake().await {
         Ok(accepted) => accepted,
         Err(e) => {
             debug!(%peer, "handshake failed: {e}");
-            return;
+            return None;
         }
     };
     let mut shutdown = broker.shutdown_signal();
     if *shutdown.borrow_and_update() {
-        return;
+        return None;
     }
-    let _permit = accepted.permit;
+    let permit = accepted.permit;
     let wire = Wire::new(accepted.stream, broker.clone());
     let connect_timeout = Duration::from_secs(broker.config().limits.connect_timeout_secs);
     let admission = Admission {
@@ -179,16 +224,16 @@ pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sende
     let client = tokio::select! {
         r = tokio::time::timeout(connect_timeout, admission.admit(wire)) => match r {
             Ok(Some(client)) => client,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(_) => {
                 // Dropping the stream closes it.
                 debug!(%peer, "no CONNECT within {connect_timeout:?}; closing");
-                return;
+                return None;
             }
         },
-        _ = shutdown.changed() => return,
+        _ = shutdown.changed() => return None,
     };
-    client.run(shutdown).await;
+    Some((client, shutdown, permit))
 }
 
 impl Client {
@@ -207,20 +252,39 @@ impl Client {
             if let Err(e) = self.wire.flush().await {
                 break Close::ConnectionLost(e.to_string());
             }
-            let deadline = self.keep_alive.deadline(last_packet);
+            // While held back, the client is not read, so its silence is ours, not its own.
+            let held = self.held.as_ref().map(|h| h.slots.as_slice());
+            let deadline = match held {
+                Some(_) => None,
+                None => self.keep_alive.deadline(last_packet),
+            };
             let keep_alive = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
                     None => std::future::pending().await,
                 }
             };
+            let broker = &self.broker;
+            let room = async {
+                match held {
+                    Some(slots) => Held::wait(slots, broker).await,
+                    None => std::future::pending().await,
+                }
+            };
             let step = tokio::select! {
                 _ = &mut self.kicked => Err(Close::TakenOver),
                 _ = shutdown.changed() => Err(Close::ServerShutdown),
-                read = self.wire.read_more() => match read {
+                read = self.wire.read_more(), if held.is_none() => match read {
                     Ok(0) => Err(Close::ConnectionLost("closed by peer".to_owned())),
                     Err(e) => Err(Close::ConnectionLost(e.to_string())),
                     Ok(_) => self.handle_incoming(&mut last_packet).await,
+                },
+                _ = room => {
+                    if let Some(held) = self.held.take() {
+                        self.out.extend(held.ack);
+                    }
+                    last_packet = Instant::now();
+                    self.handle_incoming(&mut last_packet).await
                 },
                 _ = self.wake.notified() => Ok(()),
                 _ = keep_alive => Err(Close::KeepAliveTimeout),
@@ -238,17 +302,24 @@ impl Client {
         handled.and(settled)
     }
 
+    /// ... until one is held back by flow control.
     async fn handle_buffered(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
-        loop {
+        // One clock read per batch: the packets of one read arrived together.
+        let mut stamped = false;
+        while self.held.is_none() {
             match self.wire.next_packet(Some(self.version)) {
                 Ok(Some(packet)) => {
-                    *last_packet = Instant::now();
+                    if !stamped {
+                        *last_packet = Instant::now();
+                        stamped = true;
+                    }
                     self.handle(packet).await?;
                 }
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(Close::decode(&e)),
             }
         }
+        Ok(())
     }
 
     /// Hands the batch's unawaited writes to the store, then waits for each held
@@ -337,7 +408,11 @@ impl Client {
             } else {
                 Vec::new()
             };
+            let release = state.release_held_publishers();
             drop(state);
+            if release {
+                self.slot.wake_held_publishers();
+            }
             if !journal.is_empty() || !self.ops.is_empty() {
                 // Handed over before the PUBLISHes leave, so their acks' ops come after.
                 let mut ops = std::mem::take(&mut self.ops);
@@ -384,9 +459,10 @@ impl Client {
                                 packet_id,
                             });
                         }
+                        let mut congested = std::mem::take(&mut self.congested);
                         let (reason, durable) = self
                             .broker
-                            .publish_from_client(&self.info, publish, ops)
+                            .publish_from_client(&self.info, publish, ops, &mut congested)
                             .await;
                         // QoS 0 is never acknowledged, so nothing waits for its writes.
                         let (commit, queued) = match durable {
@@ -399,7 +475,25 @@ impl Client {
                             reason,
                             queued,
                         };
-                        self.hold(commit, ack)?;
+                        // Our own queue never holds us back: we drain it ourselves.
+                        congested.retain(|slot| !Arc::ptr_eq(slot, &self.slot));
+                        if congested.is_empty() {
+                            self.hold(commit, ack)?;
+                            self.congested = congested;
+                        } else {
+                            // Held back by flow control: the acknowledgement waits for room,
+                            // and before that for its commit (awaited here, no lock held).
+                            let outcome = match commit {
+                                Some(commit) => commit.await,
+                                None => Ok(()),
+                            };
+                            let ack = self.resolve(ack, outcome)?;
+                            super::stats::add(&self.broker.shared.stats.publishers_held, 1);
+                            self.held = Some(Held {
+                                slots: congested,
+                                ack,
+                            });
+                        }
                     }
                 }
             }
@@ -462,7 +556,8 @@ impl Client {
                     });
                 }
             }
-            Packet::Subscribe(subscribe) => self.subscribe(subscribe).await?,
+            // Boxed: SUBSCRIBE is rare and its future (authorization hooks) large.
+            Packet::Subscribe(subscribe) => Box::pin(self.subscribe(subscribe)).await?,
             Packet::Unsubscribe(unsubscribe) => self.unsubscribe(unsubscribe)?,
             Packet::PingReq => self.out.push(Packet::PingResp),
             Packet::Disconnect(disconnect) => return Err(self.client_disconnect(disconnect)),
@@ -511,7 +606,11 @@ impl Client {
     /// offline (or ends), the will is dealt with, and the disconnect is logged.
     async fn finish(mut self, close: Close) {
         if close != Close::TakenOver {
-            // Answers produced before the end (e.g. PUBACKs in the same batch) still go out.
+            // Answers produced before the end (e.g. PUBACKs in the same batch) still go out;
+            // a held one too: its message is queued for its subscribers.
+            if let Some(held) = self.held.take() {
+                self.out.extend(held.ack);
+            }
             for packet in self.out.drain(..) {
                 self.wire.queue(&packet, self.version);
             }

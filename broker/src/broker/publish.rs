@@ -8,9 +8,16 @@
 //! id) go to the store as one batch, handed over BEFORE any subscriber sees the message — so
 //! a subscriber's later dequeue can never reach the store ahead of the enqueue — and the
 //! returned [`Commit`] is what the publisher's acknowledgement waits for.
+//!
+//! Flow control: a QoS 1/2 message for a connected subscriber whose queue is full is queued
+//! anyway and that subscriber's slot is handed back as *congested*; the publisher's connection
+//! then holds the PUBACK / PUBREC and stops reading until the queue has room again (see
+//! `connection`), so the publisher's own in-flight window throttles it end to end and no
+//! acknowledged message is dropped. Only a subscriber that takes no message for
+//! `FLOW_CONTROL_STALL` (or is offline) falls back to the bounded queue with counted drops.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::warn;
@@ -22,6 +29,10 @@ use crate::persistence::{Commit, Op};
 use crate::plugins::{ClientInfo, Decision, MessageVerdict};
 use crate::protocol::{Properties, Publish, QoS, ReasonCode};
 use crate::session::{Delivery, Enqueued, Message};
+
+/// How long a connected subscriber with a full queue may take no message before publishers
+/// stop waiting for it and its further messages are dropped (counted) instead.
+pub(crate) const FLOW_CONTROL_STALL: Duration = Duration::from_secs(5);
 
 /// The writes of an accepted message: their commit, and the sessions it was queued for under
 /// a stored record (withdrawn from their queues if the commit fails, since the message is then
@@ -56,24 +67,27 @@ impl Broker {
         if retain {
             self.store_retained(&message);
         }
-        // The broker's own messages ($SYS) are rebuilt on start, never stored.
-        let _ = self.route(message, Vec::new());
+        // The broker's own messages ($SYS) are rebuilt on start, never stored; QoS 0 is never
+        // held back, so nothing is congested.
+        let _ = self.route(message, Instant::now(), Vec::new(), &mut Vec::new());
     }
 
     /// A PUBLISH from a client, after its session's checks. Returns the reason code for its
     /// PUBACK / PUBREC and, with persistence on, the commit it must wait for (see
-    /// [`Broker::publish_as`]).
+    /// [`Broker::publish_as`]); `congested` receives the subscribers whose full queue took it
+    /// over their limit (the publisher is held back until they have room).
     pub(crate) async fn publish_from_client(
         &self,
         client: &ClientInfo,
         publish: Publish,
         ops: Vec<Op>,
+        congested: &mut Vec<Arc<SessionSlot>>,
     ) -> (ReasonCode, Option<Durable>) {
         if publish.topic == "$SYS" || publish.topic.starts_with("$SYS/") {
             // Only the broker writes its own statistics.
             return (ReasonCode::NOT_AUTHORIZED, None);
         }
-        self.publish_as(client, publish, ops).await
+        self.publish_as(client, publish, ops, congested).await
     }
 
     /// Authorizes, passes through the message hooks, retains and routes one PUBLISH made in
@@ -85,6 +99,7 @@ impl Broker {
         client: &ClientInfo,
         mut publish: Publish,
         mut ops: Vec<Op>,
+        congested: &mut Vec<Arc<SessionSlot>>,
     ) -> (ReasonCode, Option<Durable>) {
         let hooks = &self.shared.hooks;
         match hooks
@@ -126,10 +141,11 @@ impl Broker {
                 }
             }
         }
+        let now = Instant::now();
         let message = Arc::new(Message::from_publish(
             publish,
             client.client_id.clone(),
-            Instant::now(),
+            now,
         ));
         if message.retain {
             if self.durable() {
@@ -143,7 +159,7 @@ impl Broker {
             }
             self.store_retained(&message);
         }
-        let (matched, commit) = self.route(message, ops);
+        let (matched, commit) = self.route(message, now, ops, congested);
         let reason = if matched == 0 {
             ReasonCode::NO_MATCHING_SUBSCRIBERS
         } else {
@@ -164,8 +180,15 @@ impl Broker {
 
     /// Fans `message` out to every matching subscription. Returns how many sessions matched,
     /// and the commit of `ops` plus the queued records of persistent subscribers (with
-    /// persistence on and something to write).
-    pub(crate) fn route(&self, message: Arc<Message>, ops: Vec<Op>) -> (usize, Option<Durable>) {
+    /// persistence on and something to write). The sessions it took over their queue limit
+    /// are pushed onto `congested`.
+    pub(crate) fn route(
+        &self,
+        message: Arc<Message>,
+        now: Instant,
+        ops: Vec<Op>,
+        congested: &mut Vec<Arc<SessionSlot>>,
+    ) -> (usize, Option<Durable>) {
         let shared = &self.shared;
         let mut routes = Vec::new();
         shared
@@ -173,7 +196,10 @@ impl Broker {
             .route(&message.topic, &message.publisher, &mut routes);
         let matched = routes.len();
         if shared.durable && message.qos != QoS::AtMostOnce {
-            return (matched, self.route_durably(message, routes, ops));
+            return (
+                matched,
+                self.route_durably(message, now, routes, ops, congested),
+            );
         }
         let commit = Durable::of(self.persist(ops));
         for route in routes {
@@ -186,8 +212,10 @@ impl Broker {
                 route.retain_as_published,
                 route.identifiers,
             );
-            if slot.deliver(delivery) == Enqueued::DroppedQueueFull {
-                self.count_queue_full(&route.client, &message);
+            match slot.deliver(delivery, now, FLOW_CONTROL_STALL) {
+                Enqueued::Queued | Enqueued::DroppedOffline => {}
+                Enqueued::QueuedOverLimit => congested.push(slot),
+                Enqueued::DroppedQueueFull => self.count_queue_full(&route.client, &message),
             }
         }
         (matched, commit)
@@ -199,8 +227,10 @@ impl Broker {
     fn route_durably(
         &self,
         message: Arc<Message>,
+        now: Instant,
         routes: Vec<crate::routing::Route>,
         mut ops: Vec<Op>,
+        congested: &mut Vec<Arc<SessionSlot>>,
     ) -> Option<Durable> {
         let shared = &self.shared;
         let clock = Clock::now();
@@ -231,9 +261,12 @@ impl Broker {
         let mut queued = Vec::new();
         for (slot, delivery) in deliveries {
             let seq = delivery.stored;
-            let enqueued = slot.deliver(delivery);
-            if let (Enqueued::Queued, Some(seq)) = (enqueued, seq) {
+            let enqueued = slot.deliver(delivery, now, FLOW_CONTROL_STALL);
+            if let (Enqueued::Queued | Enqueued::QueuedOverLimit, Some(seq)) = (enqueued, seq) {
                 queued.push((slot.clone(), seq));
+            }
+            if enqueued == Enqueued::QueuedOverLimit {
+                congested.push(slot.clone());
             }
             if enqueued == Enqueued::DroppedQueueFull {
                 self.count_queue_full(slot.client_id(), &message);
@@ -249,7 +282,7 @@ impl Broker {
         commit.map(|commit| Durable { commit, queued })
     }
 
-    /// A message dropped because a session's queue was full.
+    /// A message dropped because an offline or stalled session's queue was full.
     fn count_queue_full(&self, client: &str, message: &Message) {
         let shared = &self.shared;
         let dropped = shared

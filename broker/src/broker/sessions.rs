@@ -12,6 +12,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::{oneshot, Notify};
@@ -70,6 +71,9 @@ pub struct SlotState {
     pub stored_subscriptions: HashMap<String, StoredSubscription>,
     /// The expiry interval last stored (a DISCONNECT may change the live one).
     pub stored_expiry: u32,
+    /// A publisher waits on [`SessionSlot::wait_for_room`]: the owning connection wakes it
+    /// once the queue is below its limit again ([`SlotState::release_held_publishers`]).
+    held_publishers: bool,
 }
 
 impl SlotState {
@@ -80,12 +84,36 @@ impl SlotState {
                 .as_ref()
                 .is_some_and(|o| o.connection == connection)
     }
+
+    /// Whether publishers held back by this session's full queue should be woken now (the
+    /// queue went below its limit since they started waiting). Call `room.notify_waiters()`
+    /// on the slot, after the lock is dropped, when it says so.
+    pub fn release_held_publishers(&mut self) -> bool {
+        if self.held_publishers && self.session.has_room() {
+            self.held_publishers = false;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How a held-back publisher's wait for a subscriber's queue ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomWait {
+    /// The queue is below its limit again, or the session went offline or ended.
+    Room,
+    /// The connected client took no message for the stall time: the publisher goes on and
+    /// further messages to this session are dropped (counted) while it stays stalled.
+    Stalled,
 }
 
 #[derive(Debug)]
 pub struct SessionSlot {
     client_id: ClientKey,
     state: Mutex<SlotState>,
+    /// Wakes publishers held back by this session's full queue.
+    room: Notify,
 }
 
 impl SessionSlot {
@@ -117,7 +145,9 @@ impl SessionSlot {
                 persisted: false,
                 stored_subscriptions: HashMap::new(),
                 stored_expiry: 0,
+                held_publishers: false,
             }),
+            room: Notify::new(),
         }
     }
 
@@ -125,14 +155,19 @@ impl SessionSlot {
         &self.client_id
     }
 
-    /// Queues a message for this session and wakes its connection. Short lock, no await.
-    pub fn deliver(&self, delivery: Delivery) -> Enqueued {
+    /// Queues a routed message for this session and wakes its connection. Short lock, no
+    /// await. [`Enqueued::QueuedOverLimit`]: the caller holds its publisher back with
+    /// [`SessionSlot::wait_for_room`] (see [`Session::offer`]).
+    pub fn deliver(&self, delivery: Delivery, now: Instant, stall: Duration) -> Enqueued {
         let mut state = self.state.lock();
         if state.ended {
             return Enqueued::DroppedOffline;
         }
-        let result = state.session.enqueue(delivery);
-        if result == Enqueued::Queued {
+        let qos = delivery.qos;
+        let result = state.session.offer(delivery, now, stall);
+        if matches!(result, Enqueued::Queued | Enqueued::QueuedOverLimit)
+            && state.session.can_send_now(qos)
+        {
             if let Some(owner) = &state.owner {
                 owner.wake.notify_one();
             }
@@ -148,6 +183,39 @@ impl SessionSlot {
     /// Whether the session is in the persistent store.
     pub fn is_persisted(&self) -> bool {
         self.state.lock().persisted
+    }
+
+    /// Waits until this session's queue is below its limit, the session is no longer
+    /// connected, or its client took no message for `stall` (see [`Session::is_stalled`]).
+    /// The lock is held only to check; the wait itself holds nothing. Cancel-safe.
+    pub async fn wait_for_room(&self, stall: Duration) -> RoomWait {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a wake-up between check and wait is not lost.
+            notified.as_mut().enable();
+            let stalls_at = {
+                let mut state = self.state.lock();
+                if state.ended || state.owner.is_none() || state.session.has_room() {
+                    return RoomWait::Room;
+                }
+                let Some(at) = state.session.stalls_at(stall) else {
+                    return RoomWait::Room;
+                };
+                if Instant::now() >= at {
+                    return RoomWait::Stalled;
+                }
+                state.held_publishers = true;
+                at
+            };
+            let _ = tokio::time::timeout_at(stalls_at.into(), notified).await;
+        }
+    }
+
+    /// Wakes held-back publishers so they look again: the owner's transmit made room (see
+    /// [`SlotState::release_held_publishers`]), or the session went offline or ended.
+    pub fn wake_held_publishers(&self) {
+        self.room.notify_waiters();
     }
 
     /// The state, if `connection` still owns the session (it was not taken over).
@@ -325,6 +393,7 @@ impl SessionRegistry {
         if clean_start {
             state.ended = true;
             state.session.detach();
+            existing.wake_held_publishers();
             opened.discarded = true;
             opened.discarded_persisted = state.persisted;
             let filters = std::mem::take(&mut state.subscriptions);
@@ -362,6 +431,8 @@ impl SessionRegistry {
         } else {
             Vec::new()
         };
+        state.held_publishers = false;
+        slot.wake_held_publishers();
         let released = Released {
             generation: state.generation,
             expiry: state.expiry,
@@ -395,6 +466,7 @@ impl SessionRegistry {
             return None;
         }
         state.ended = true;
+        slot.wake_held_publishers();
         if shard
             .get(&slot.client_id)
             .is_some_and(|s| Arc::ptr_eq(s, slot))
@@ -590,6 +662,12 @@ mod tests {
         let wake = Arc::new(Notify::new());
         let (tx, _rx) = oneshot::channel();
         let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        opened
+            .slot
+            .lock_owned(1)
+            .unwrap()
+            .session
+            .attach(link(), &mut Vec::new());
         let msg = Arc::new(crate::session::Message {
             topic: "t".into(),
             payload: bytes::Bytes::new(),
@@ -600,7 +678,12 @@ mod tests {
             publisher: "p".into(),
         });
         let d = Delivery::live(msg, crate::protocol::QoS::AtLeastOnce, false, vec![]);
-        assert_eq!(opened.slot.deliver(d), Enqueued::Queued);
+        assert_eq!(
+            opened
+                .slot
+                .deliver(d, Instant::now(), Duration::from_secs(5)),
+            Enqueued::Queued
+        );
         // the permit is stored: a later wait returns at once
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -610,6 +693,181 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified())
                 .await
                 .unwrap()
+        });
+    }
+
+    fn message(qos: crate::protocol::QoS) -> Delivery {
+        let msg = Arc::new(crate::session::Message {
+            topic: "t".into(),
+            payload: bytes::Bytes::new(),
+            qos,
+            retain: false,
+            properties: Default::default(),
+            expires_at: None,
+            publisher: "p".into(),
+        });
+        Delivery::live(msg, qos, false, vec![])
+    }
+
+    #[test]
+    fn deliver_does_not_wake_a_connection_whose_window_is_full() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let wake = Arc::new(Notify::new());
+        let (tx, _rx) = oneshot::channel();
+        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        {
+            let mut state = opened.slot.lock_owned(1).unwrap();
+            state.session.attach(link(), &mut Vec::new());
+        }
+        let (now, stall) = (Instant::now(), Duration::from_secs(5));
+        // fill the window (10): these wake the connection
+        for _ in 0..10 {
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtLeastOnce), now, stall);
+        }
+        opened
+            .slot
+            .lock_owned(1)
+            .unwrap()
+            .session
+            .poll_transmit(now, &mut Vec::new());
+        runtime().block_on(async {
+            // consume the stored wake-up
+            tokio::time::timeout(Duration::from_secs(1), wake.notified())
+                .await
+                .unwrap();
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtLeastOnce), now, stall);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(50), wake.notified())
+                    .await
+                    .is_err(),
+                "the window is full: the acknowledgement will wake it, not the queue"
+            );
+            // a QoS 0 message needs no window slot: it wakes the connection
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtMostOnce), now, stall);
+            tokio::time::timeout(Duration::from_secs(1), wake.notified())
+                .await
+                .unwrap();
+        });
+    }
+
+    fn online_with_full_queue(r: &SessionRegistry) -> Opened {
+        let (tx, _rx) = oneshot::channel();
+        let opened = r.open(
+            "sub",
+            true,
+            1,
+            tx,
+            Arc::new(Notify::new()),
+            keep(0),
+            limits(),
+        );
+        opened
+            .slot
+            .lock_owned(1)
+            .unwrap()
+            .session
+            .attach(link(), &mut Vec::new());
+        let now = Instant::now();
+        let stall = Duration::from_secs(5);
+        for _ in 0..10 {
+            assert_eq!(
+                opened
+                    .slot
+                    .deliver(message(crate::protocol::QoS::AtLeastOnce), now, stall),
+                Enqueued::Queued
+            );
+        }
+        assert_eq!(
+            opened
+                .slot
+                .deliver(message(crate::protocol::QoS::AtLeastOnce), now, stall),
+            Enqueued::QueuedOverLimit
+        );
+        opened
+    }
+
+    fn link() -> crate::session::LinkParams {
+        crate::session::LinkParams {
+            version: crate::protocol::ProtocolVersion::V311,
+            receive_maximum: u16::MAX,
+            maximum_packet_size: None,
+            topic_alias_maximum: 0,
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn held_publisher_goes_on_once_the_subscriber_takes_messages() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let opened = online_with_full_queue(&r);
+        let slot = opened.slot.clone();
+        runtime().block_on(async move {
+            let waiter = {
+                let slot = slot.clone();
+                tokio::spawn(async move { slot.wait_for_room(Duration::from_secs(5)).await })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "held while the queue is full");
+            // the subscriber's connection transmits (window 10 takes 10 of 11) and wakes it
+            let release = {
+                let mut state = slot.lock_owned(1).unwrap();
+                state.session.poll_transmit(Instant::now(), &mut Vec::new());
+                state.release_held_publishers()
+            };
+            assert!(release);
+            slot.wake_held_publishers();
+            let outcome = tokio::time::timeout(Duration::from_secs(1), waiter)
+                .await
+                .expect("woken")
+                .unwrap();
+            assert_eq!(outcome, RoomWait::Room);
+        });
+    }
+
+    #[test]
+    fn held_publisher_is_let_go_when_the_subscriber_stalls() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let opened = online_with_full_queue(&r);
+        runtime().block_on(async move {
+            let outcome = tokio::time::timeout(
+                Duration::from_secs(2),
+                opened.slot.wait_for_room(Duration::from_millis(50)),
+            )
+            .await
+            .expect("a stalled subscriber does not hold publishers forever");
+            assert_eq!(outcome, RoomWait::Stalled);
+        });
+    }
+
+    #[test]
+    fn held_publisher_goes_on_when_the_subscriber_disconnects() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let opened = online_with_full_queue(&r);
+        let slot = opened.slot.clone();
+        runtime().block_on(async move {
+            let waiter = {
+                let slot = slot.clone();
+                tokio::spawn(async move { slot.wait_for_room(Duration::from_secs(5)).await })
+            };
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            r.release(&slot, 1).unwrap();
+            let outcome = tokio::time::timeout(Duration::from_secs(1), waiter)
+                .await
+                .expect("woken")
+                .unwrap();
+            assert_eq!(outcome, RoomWait::Room);
         });
     }
 }

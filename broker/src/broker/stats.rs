@@ -27,6 +27,12 @@ pub struct Stats {
     pub publish_dropped: AtomicU64,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// Flow control: PUBLISHes whose acknowledgement was held back because they took a
+    /// connected subscriber's queue over `max_queued_messages`.
+    pub publishers_held: AtomicU64,
+    /// Flow control: held publishers let go because a subscriber took no message for the
+    /// stall time (its further messages are then dropped and counted in `publish_dropped`).
+    pub publishers_released_on_stall: AtomicU64,
 }
 
 /// A copy of the counters at one instant.

@@ -36,8 +36,11 @@ impl Broker {
             payload: stored.will.payload,
         };
         debug!(client = %stored.client.client_id, topic = %publish.topic, "publishing will");
-        // A will is nobody's to acknowledge: its writes are not awaited.
-        let _ = self.publish_as(&stored.client, publish, Vec::new()).await;
+        // A will is nobody's to acknowledge (its writes are not awaited) and comes from no
+        // live connection (nobody to hold back).
+        let _ = self
+            .publish_as(&stored.client, publish, Vec::new(), &mut Vec::new())
+            .await;
     }
 
     /// What happens to a session after its connection closed: its will (published now,

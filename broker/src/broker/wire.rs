@@ -1,6 +1,10 @@
 //! A connection's byte stream framed into MQTT packets: a read buffer decoded packet by packet
 //! (the codec refuses a packet larger than the limit before its body is buffered) and a write
 //! buffer that collects a whole batch of outgoing packets so they leave in one write.
+//!
+//! Buffers start empty and follow the traffic: the read size doubles while reads fill it
+//! and halves while they do not, and a write buffer grown by a burst is released after it is
+//! flushed, so an idle connection holds a few hundred bytes rather than kilobytes.
 
 use std::io;
 use std::time::Duration;
@@ -15,10 +19,17 @@ use crate::transport::BoxStream;
 
 /// A peer that takes longer than this to accept a batch is treated as gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bounds of the read size: small for idle clients, large for a publisher's bursts.
+const MIN_READ: usize = 256;
+const MAX_READ: usize = 64 * 1024;
+/// A write buffer larger than this is released once flushed, not kept for the next batch.
+const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
 
 pub(crate) struct Wire {
     stream: BoxStream,
     read_buf: BytesMut,
+    /// How many bytes the next read makes room for (MIN_READ..=MAX_READ).
+    read_size: usize,
     write_buf: BytesMut,
     max_packet_size: usize,
     broker: Broker,
@@ -28,8 +39,9 @@ impl Wire {
     pub fn new(stream: BoxStream, broker: Broker) -> Wire {
         Wire {
             stream,
-            read_buf: BytesMut::with_capacity(8 * 1024),
-            write_buf: BytesMut::with_capacity(8 * 1024),
+            read_buf: BytesMut::new(),
+            read_size: MIN_READ,
+            write_buf: BytesMut::new(),
             max_packet_size: broker.config().limits.max_packet_size as usize,
             broker,
         }
@@ -37,8 +49,14 @@ impl Wire {
 
     /// Reads what the peer sent; `Ok(0)` when it closed the connection.
     pub async fn read_more(&mut self) -> io::Result<usize> {
-        self.read_buf.reserve(4 * 1024);
+        self.read_buf.reserve(self.read_size);
+        let room = self.read_buf.capacity() - self.read_buf.len();
         let n = self.stream.read_buf(&mut self.read_buf).await?;
+        if n >= room {
+            self.read_size = (self.read_size * 2).min(MAX_READ);
+        } else if n < self.read_size / 4 {
+            self.read_size = (self.read_size / 2).max(MIN_READ);
+        }
         stats::add(&self.broker.shared.stats.bytes_received, n as u64);
         Ok(n)
     }
@@ -51,6 +69,9 @@ impl Wire {
         let packet = protocol::decode(&mut self.read_buf, version, self.max_packet_size)?;
         if packet.is_some() {
             stats::add(&self.broker.shared.stats.messages_received, 1);
+        } else if self.read_buf.is_empty() && self.read_buf.capacity() > 2 * self.read_size {
+            // Everything read was handled: a buffer a burst made large is not kept.
+            self.read_buf = BytesMut::new();
         }
         Ok(packet)
     }
@@ -93,7 +114,11 @@ impl Wire {
             Ok(result) => result?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
         }
-        self.write_buf.clear();
+        if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
+            self.write_buf = BytesMut::new();
+        } else {
+            self.write_buf.clear();
+        }
         stats::add(&self.broker.shared.stats.bytes_sent, len as u64);
         Ok(())
     }

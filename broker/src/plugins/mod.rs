@@ -1,12 +1,34 @@
 //! The plugin host: the only way the broker calls plugins is through [`Hooks`], a cheap handle
 //! the connection tasks hold. With no plugins configured every call returns at once with
 //! [`Decision::Defer`], so the broker's own defaults apply.
+//!
+//! Inside: `bindings` (the WIT contract), `engine` (wasmtime engine, epoch ticker, compile
+//! cache), `host` (capabilities a plugin imports), `sqlite` (granted databases), `kv` (granted buckets), `version` (a
+//! loaded component and its warm instances), `slot` (one configured plugin: swap, failures,
+//! back-off), `loader` (entry -> version), `chain` (the ordered chain and notifications) and
+//! `watch` (hot swap on file change).
+
+mod bindings;
+mod chain;
+mod engine;
+mod host;
+mod kv;
+mod loader;
+mod slot;
+mod sqlite;
+mod version;
+mod watch;
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use self::bindings::{wit, HookSet};
+use self::chain::{Chain, Event};
+use self::version::Call;
+use crate::config::Config;
 use crate::protocol::{ProtocolVersion, QoS, ReasonCode};
 
 /// Who a hook is about: the connected client as the broker knows it.
@@ -44,8 +66,27 @@ pub enum MessageVerdict {
 /// The plugin chain as the broker sees it.
 #[derive(Clone, Default)]
 pub struct Hooks {
-    // The Wasm plugin chain lands here (see the plugins task).
-    _private: (),
+    chain: Option<Arc<Chain>>,
+}
+
+/// One plugin's state and counters, for `$SYS` and the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginStatus {
+    pub name: String,
+    /// The version the plugin reported from `init`.
+    pub version: String,
+    /// SHA-256 of the component file in service.
+    pub hash: String,
+    pub calls: u64,
+    pub timeouts: u64,
+    pub traps: u64,
+    pub out_of_memory: u64,
+    /// Calls that found no instance (instantiation or `init` failed).
+    pub unavailable: u64,
+    /// Calls answered by `on_error` while the plugin rested after repeated failures.
+    pub rested: u64,
+    pub swaps: u64,
+    pub swaps_refused: u64,
 }
 
 impl Hooks {
@@ -54,13 +95,84 @@ impl Hooks {
         Hooks::default()
     }
 
-    /// CONNECT: may this client in, with these credentials?
-    pub async fn authenticate(&self, client: &ClientInfo, password: Option<&Bytes>) -> Decision {
-        let _ = (client, password);
-        Decision::Defer
+    /// Loads the `[[plugins]]` chain of `config` (paths relative to `config.base_dir`) and
+    /// starts watching the plugin files for hot swap. A `required` plugin that fails to load
+    /// is an error; any other is logged and left out. Each plugin's config gets the broker's
+    /// `[auth] allow_anonymous` as `allow_anonymous` unless it sets that key itself.
+    pub async fn load(config: &Config) -> anyhow::Result<Hooks> {
+        // A chain even without plugins, so SIGHUP can add some later.
+        Ok(Hooks {
+            chain: Some(Chain::start(config).await?),
+        })
     }
 
-    /// May this client publish to `topic`?
+    /// SIGHUP: re-reads the plugin list. Entries whose settings and file are unchanged keep
+    /// their running version; on error (a `required` plugin fails) the old chain stays.
+    /// (`Hooks::none()` has no chain to reload: it refuses a list with plugins.)
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        match &self.chain {
+            Some(chain) => chain.reload(config).await,
+            None if config.plugins.is_empty() => Ok(()),
+            None => anyhow::bail!("these hooks were made with Hooks::none(): use Hooks::load"),
+        }
+    }
+
+    /// The loaded plugins, in chain order, with their counters.
+    pub fn plugin_status(&self) -> Vec<PluginStatus> {
+        let Some(chain) = &self.chain else {
+            return Vec::new();
+        };
+        chain
+            .slots()
+            .iter()
+            .map(|slot| {
+                let version = slot.version();
+                let c = &slot.counters;
+                PluginStatus {
+                    name: slot.name.to_string(),
+                    version: version.info.version.clone(),
+                    hash: version.spec.hash.clone(),
+                    calls: c.calls.load(Ordering::Relaxed),
+                    timeouts: c.timeouts.load(Ordering::Relaxed),
+                    traps: c.traps.load(Ordering::Relaxed),
+                    out_of_memory: c.out_of_memory.load(Ordering::Relaxed),
+                    unavailable: c.unavailable.load(Ordering::Relaxed),
+                    rested: c.rested.load(Ordering::Relaxed),
+                    swaps: c.swaps.load(Ordering::Relaxed),
+                    swaps_refused: c.swaps_refused.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// Notifications dropped because the queue was full.
+    pub fn dropped_notifications(&self) -> u64 {
+        self.chain
+            .as_ref()
+            .map_or(0, |c| c.dropped_events.load(Ordering::Relaxed))
+    }
+
+    /// CONNECT: may this client in, with these credentials?
+    /// `Defer` when every plugin defers: the broker's default then applies (clients without a
+    /// username per `[auth] allow_anonymous`, others allowed).
+    pub async fn authenticate(&self, client: &ClientInfo, password: Option<&Bytes>) -> Decision {
+        let Some(chain) = &self.chain else {
+            return Decision::Defer;
+        };
+        let client = wit::ClientInfo::from(client);
+        let password = password.map(|p| p.as_ref());
+        chain
+            .decide(
+                HookSet::AUTHENTICATE,
+                Call::Authenticate {
+                    client: &client,
+                    password,
+                },
+            )
+            .await
+    }
+
+    /// May this client publish to `topic`? `Defer` when every plugin defers (allowed).
     pub async fn authorize_publish(
         &self,
         client: &ClientInfo,
@@ -68,24 +180,41 @@ impl Hooks {
         qos: QoS,
         retain: bool,
     ) -> Decision {
-        let _ = (client, topic, qos, retain);
-        Decision::Defer
+        let Some(chain) = &self.chain else {
+            return Decision::Defer;
+        };
+        let client = wit::ClientInfo::from(client);
+        let call = Call::AuthorizePublish {
+            client: &client,
+            topic,
+            qos: qos.into(),
+            retain,
+        };
+        chain.decide(HookSet::AUTHORIZE_PUBLISH, call).await
     }
 
-    /// May this client subscribe to `filter`?
+    /// May this client subscribe to `filter`? `Defer` when every plugin defers (allowed).
     pub async fn authorize_subscribe(
         &self,
         client: &ClientInfo,
         filter: &str,
         qos: QoS,
     ) -> Decision {
-        let _ = (client, filter, qos);
-        Decision::Defer
+        let Some(chain) = &self.chain else {
+            return Decision::Defer;
+        };
+        let client = wit::ClientInfo::from(client);
+        let call = Call::AuthorizeSubscribe {
+            client: &client,
+            filter,
+            qos: qos.into(),
+        };
+        chain.decide(HookSet::AUTHORIZE_SUBSCRIBE, call).await
     }
 
     /// Whether any plugin wants to see PUBLISH messages at all (the fast path skips the call).
     pub fn has_message_hooks(&self) -> bool {
-        false
+        self.chain.as_ref().is_some_and(|c| c.has_message_hooks())
     }
 
     /// Inspect, rewrite or drop a PUBLISH before it is routed.
@@ -97,28 +226,51 @@ impl Hooks {
         qos: QoS,
         retain: bool,
     ) -> MessageVerdict {
-        let _ = (client, topic, payload, qos, retain);
-        MessageVerdict::Pass
+        let Some(chain) = &self.chain else {
+            return MessageVerdict::Pass;
+        };
+        let client = wit::ClientInfo::from(client);
+        chain
+            .on_message(&client, topic, payload, qos.into(), retain)
+            .await
     }
 
     /// Notifications: queued, never delay the client.
     pub fn connected(&self, client: &ClientInfo) {
-        let _ = client;
+        if let Some(chain) = &self.chain {
+            chain.notify(HookSet::CONNECTED, || Event::Connected(client.into()));
+        }
     }
 
     pub fn disconnected(&self, client: &ClientInfo, reason: &str) {
-        let _ = (client, reason);
+        if let Some(chain) = &self.chain {
+            chain.notify(HookSet::DISCONNECTED, || {
+                Event::Disconnected(client.into(), reason.to_owned())
+            });
+        }
     }
 
     pub fn subscribed(&self, client: &ClientInfo, filter: &str, qos: QoS) {
-        let _ = (client, filter, qos);
+        if let Some(chain) = &self.chain {
+            chain.notify(HookSet::SUBSCRIBED, || {
+                Event::Subscribed(client.into(), filter.to_owned(), qos.into())
+            });
+        }
     }
 
     pub fn unsubscribed(&self, client: &ClientInfo, filter: &str) {
-        let _ = (client, filter);
+        if let Some(chain) = &self.chain {
+            chain.notify(HookSet::UNSUBSCRIBED, || {
+                Event::Unsubscribed(client.into(), filter.to_owned())
+            });
+        }
     }
 
     pub fn session_expired(&self, client_id: &str) {
-        let _ = client_id;
+        if let Some(chain) = &self.chain {
+            chain.notify(HookSet::SESSION_EXPIRED, || {
+                Event::SessionExpired(client_id.to_owned())
+            });
+        }
     }
 }

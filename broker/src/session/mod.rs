@@ -14,7 +14,7 @@ mod message;
 mod topic_alias;
 
 use std::collections::{HashSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use connect::{connack_properties, SessionExpiry};
 pub use inflight::{InflightWindow, OutboundState, PubRecOutcome};
@@ -115,6 +115,10 @@ pub enum Enqueued {
     DroppedOffline,
     /// The queue is at `max_queued_messages`.
     DroppedQueueFull,
+    /// A QoS 1/2 message for a connected client whose queue is at `max_queued_messages` was
+    /// queued anyway: the publisher must be held back (flow control) until
+    /// [`Session::has_room`], or until the client stops taking messages for the stall time.
+    QueuedOverLimit,
 }
 
 /// An inbound PUBLISH after the session's checks.
@@ -168,6 +172,10 @@ pub struct Session {
     awaiting_pubrel: HashSet<u16>,
     /// Messages dropped because the queue was full, over the session's life.
     dropped: u64,
+    /// While the queue is at or over `max_queued_messages`: when it got there, or when a
+    /// message last left it since. A connected client whose queue has been full this long
+    /// without taking a message is stalled: publishers are no longer held back for it.
+    full_since: Option<Instant>,
     link: Option<Link>,
     /// Whether changes are recorded in `journal` for the persistent store.
     journaling: bool,
@@ -182,6 +190,7 @@ impl Session {
             pending: VecDeque::new(),
             awaiting_pubrel: HashSet::new(),
             dropped: 0,
+            full_since: None,
             link: None,
             journaling: false,
             journal: Vec::new(),
@@ -266,6 +275,8 @@ impl Session {
             outbound_aliases: OutboundAliases::new(if v5 { params.topic_alias_maximum } else { 0 }),
             resend,
         });
+        // A queue filled while offline is not stalled: the client just arrived.
+        self.full_since = None;
     }
 
     /// The connection ended; the session (if kept) goes offline.
@@ -275,7 +286,8 @@ impl Session {
         self.pending.retain(|d| d.qos != QoS::AtMostOnce);
     }
 
-    /// Offers a message to this session (from routing, a retained message or a will).
+    /// Offers a message to this session with a hard bound: a full queue drops it (counted).
+    /// For retained messages sent on subscription and for offline sessions.
     pub fn enqueue(&mut self, delivery: Delivery) -> Enqueued {
         if self.link.is_none() && delivery.qos == QoS::AtMostOnce {
             return Enqueued::DroppedOffline;
@@ -297,6 +309,61 @@ impl Session {
         }
     }
 
+    /// Offers a routed message to this session, with flow control instead of loss: when the
+    /// queue is full and the client is connected and not stalled (it took a message within
+    /// `stall` of `now`), a QoS 1/2 message is queued over the limit and
+    /// [`Enqueued::QueuedOverLimit`] tells the caller to hold its publisher back. QoS 0 to a
+    /// full queue, and anything to a full offline or stalled session, is dropped and counted
+    /// (an offline session's queue is the bounded store of `max_queued_messages`).
+    pub fn offer(&mut self, delivery: Delivery, now: Instant, stall: Duration) -> Enqueued {
+        if self.link.is_none() && delivery.qos == QoS::AtMostOnce {
+            return Enqueued::DroppedOffline;
+        }
+        if self.pending.len() < self.limits.max_queued_messages {
+            self.push(delivery, now);
+            return Enqueued::Queued;
+        }
+        if self.link.is_some() && delivery.qos != QoS::AtMostOnce && !self.is_stalled(now, stall) {
+            self.push(delivery, now);
+            return Enqueued::QueuedOverLimit;
+        }
+        self.dropped += 1;
+        Enqueued::DroppedQueueFull
+    }
+
+    fn push(&mut self, delivery: Delivery, now: Instant) {
+        self.pending.push_back(delivery);
+        if self.full_since.is_none() && !self.has_room() {
+            self.full_since = Some(now);
+        }
+    }
+
+    /// Whether a message just queued can leave at once (connected, and the window is open
+    /// or the message needs none): only then is the connection worth waking. A full window
+    /// reopens when the client acknowledges, and the connection transmits after that anyway.
+    pub fn can_send_now(&self, qos: QoS) -> bool {
+        self.link
+            .as_ref()
+            .is_some_and(|link| qos == QoS::AtMostOnce || self.inflight.len() < link.window)
+    }
+
+    /// Whether the queue is below `max_queued_messages` (a held-back publisher may go on).
+    pub fn has_room(&self) -> bool {
+        self.pending.len() < self.limits.max_queued_messages
+    }
+
+    /// Whether the queue has been full for `stall` without a message leaving it.
+    pub fn is_stalled(&self, now: Instant, stall: Duration) -> bool {
+        self.full_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= stall)
+    }
+
+    /// When a full queue counts as stalled if no message leaves it before; `None` when the
+    /// queue is not full.
+    pub fn stalls_at(&self, stall: Duration) -> Option<Instant> {
+        self.full_since.map(|since| since + stall)
+    }
+
     /// Whether `packet` is within the client's Maximum Packet Size [MQTT-3.1.2-24].
     fn within_limit(link: &Link, packet: &Packet) -> bool {
         link.params
@@ -305,24 +372,34 @@ impl Session {
     }
 
     /// Applies outbound topic aliases and the client's Maximum Packet Size; `None` = drop.
-    fn fit(link: &mut Link, mut publish: Publish) -> Option<Packet> {
-        let topic: std::sync::Arc<str> = publish.topic.as_str().into();
-        let alias = if publish.topic.is_empty() {
+    /// `topic` is the message's shared topic (no copy is made to look up or keep an alias).
+    fn fit(link: &mut Link, mut publish: Publish, topic: &std::sync::Arc<str>) -> Option<Packet> {
+        let alias = if publish.topic.is_empty() || !link.outbound_aliases.is_enabled() {
             OutboundAlias::None
         } else {
-            link.outbound_aliases.choose(&topic)
+            link.outbound_aliases.choose(topic)
         };
         OutboundAliases::apply(alias, &mut publish);
         let packet = Packet::Publish(publish);
         if !Self::within_limit(link, &packet) {
             return None;
         }
-        link.outbound_aliases.commit(&topic, alias);
+        link.outbound_aliases.commit(topic, alias);
         Some(packet)
     }
 
     /// Moves queued messages onto the wire while the client's window allows, in order.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<Packet>) -> Transmitted {
+        let queued_before = self.pending.len();
+        let stats = self.transmit_queued(now, out);
+        if self.pending.len() < queued_before {
+            // The client is taking messages: a full queue is not stalled.
+            self.full_since = if self.has_room() { None } else { Some(now) };
+        }
+        stats
+    }
+
+    fn transmit_queued(&mut self, now: Instant, out: &mut Vec<Packet>) -> Transmitted {
         let mut stats = Transmitted::default();
         let Some(link) = self.link.as_mut() else {
             return stats;
@@ -340,7 +417,7 @@ impl Session {
                 continue;
             };
             let publish = delivery.to_publish(version, Some(id), true, now);
-            match Self::fit(link, publish) {
+            match Self::fit(link, publish, &delivery.message.topic) {
                 Some(packet) => {
                     out.push(packet);
                     stats.sent += 1;
@@ -372,7 +449,7 @@ impl Session {
             }
             if delivery.qos == QoS::AtMostOnce {
                 let publish = delivery.to_publish(version, None, false, now);
-                match Self::fit(link, publish) {
+                match Self::fit(link, publish, &delivery.message.topic) {
                     Some(packet) => {
                         out.push(packet);
                         stats.sent += 1;
@@ -395,12 +472,13 @@ impl Session {
                 continue;
             };
             let journaled = self.journaling.then(|| delivery.clone());
+            let topic = delivery.message.topic.clone();
             let Some(id) = self.inflight.insert(delivery) else {
                 break;
             };
             let mut publish = candidate;
             publish.packet_id = Some(id);
-            match Self::fit(link, publish) {
+            match Self::fit(link, publish, &topic) {
                 Some(packet) => {
                     out.push(packet);
                     stats.sent += 1;

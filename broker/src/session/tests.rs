@@ -558,3 +558,117 @@ fn ack_for_a_message_not_yet_resent_on_resume_is_accepted() {
     s.poll_transmit(now, &mut out);
     assert_eq!(publishes(&out).len(), 1);
 }
+
+const STALL: Duration = Duration::from_secs(5);
+
+#[test]
+fn full_queue_of_a_connected_client_takes_qos1_over_the_limit_and_asks_for_flow_control() {
+    let mut s = online(ProtocolVersion::V311);
+    let now = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(
+            s.offer(delivery("t", QoS::AtLeastOnce), now, STALL),
+            Enqueued::Queued
+        );
+    }
+    assert!(!s.has_room());
+    assert_eq!(
+        s.offer(delivery("t", QoS::ExactlyOnce), now, STALL),
+        Enqueued::QueuedOverLimit
+    );
+    assert_eq!(s.queued(), 6, "an acknowledged message is never dropped");
+    assert_eq!(s.dropped(), 0);
+}
+
+#[test]
+fn full_queue_of_a_connected_client_drops_qos0_and_counts_it() {
+    let mut s = online(ProtocolVersion::V311);
+    let now = Instant::now();
+    for _ in 0..5 {
+        s.offer(delivery("t", QoS::AtLeastOnce), now, STALL);
+    }
+    assert_eq!(
+        s.offer(delivery("t", QoS::AtMostOnce), now, STALL),
+        Enqueued::DroppedQueueFull
+    );
+    assert_eq!(s.dropped(), 1);
+}
+
+#[test]
+fn offline_session_keeps_the_bounded_queue_with_counted_overflow() {
+    let mut s = Session::new(limits());
+    let now = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(
+            s.offer(delivery("t", QoS::AtLeastOnce), now, STALL),
+            Enqueued::Queued
+        );
+    }
+    assert_eq!(
+        s.offer(delivery("t", QoS::AtLeastOnce), now, STALL),
+        Enqueued::DroppedQueueFull
+    );
+    assert_eq!(s.dropped(), 1);
+}
+
+#[test]
+fn queue_has_room_again_once_the_client_takes_messages() {
+    let mut s = online(ProtocolVersion::V311);
+    let now = Instant::now();
+    for _ in 0..6 {
+        s.offer(delivery("t", QoS::AtLeastOnce), now, STALL);
+    }
+    assert!(!s.has_room());
+    assert!(s.stalls_at(STALL).is_some());
+    let mut out = Vec::new();
+    // the window (3) takes three: 3 left, below the limit of 5
+    s.poll_transmit(now, &mut out);
+    assert_eq!(publishes(&out).len(), 3);
+    assert!(s.has_room());
+    assert_eq!(s.stalls_at(STALL), None);
+}
+
+#[test]
+fn client_that_takes_no_message_for_the_stall_time_no_longer_holds_publishers_back() {
+    let mut s = online(ProtocolVersion::V311);
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for _ in 0..5 {
+        s.offer(delivery("t", QoS::AtLeastOnce), start, STALL);
+    }
+    // three go out and are never acknowledged: nothing leaves the queue any more
+    s.poll_transmit(start, &mut out);
+    for _ in 0..3 {
+        s.offer(delivery("t", QoS::AtLeastOnce), start, STALL);
+    }
+    assert_eq!(s.stalls_at(STALL), Some(start + STALL));
+    let almost = start + STALL - Duration::from_millis(1);
+    assert!(!s.is_stalled(almost, STALL));
+    assert_eq!(
+        s.offer(delivery("t", QoS::AtLeastOnce), almost, STALL),
+        Enqueued::QueuedOverLimit
+    );
+    let later = start + STALL;
+    assert!(s.is_stalled(later, STALL));
+    assert_eq!(
+        s.offer(delivery("t", QoS::AtLeastOnce), later, STALL),
+        Enqueued::DroppedQueueFull
+    );
+    assert_eq!(s.dropped(), 1);
+}
+
+#[test]
+fn a_message_leaving_a_full_queue_restarts_the_stall_clock() {
+    let mut s = online(ProtocolVersion::V311);
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for _ in 0..9 {
+        s.offer(delivery("t", QoS::AtLeastOnce), start, STALL);
+    }
+    let later = start + Duration::from_secs(4);
+    // three leave (9 -> 6): still full, but the client is alive
+    s.poll_transmit(later, &mut out);
+    assert!(!s.has_room());
+    assert_eq!(s.stalls_at(STALL), Some(later + STALL));
+    assert!(!s.is_stalled(start + STALL, STALL));
+}

@@ -85,6 +85,11 @@ impl OutboundAliases {
         }
     }
 
+    /// Whether the client accepts aliases at all (Topic Alias Maximum > 0).
+    pub fn is_enabled(&self) -> bool {
+        self.max > 0
+    }
+
     /// The alias to use for `topic`; call [`OutboundAliases::commit`] once the packet is sent.
     pub fn choose(&self, topic: &Arc<str>) -> OutboundAlias {
         if let Some(alias) = self.by_topic.get(topic) {
