@@ -23,6 +23,8 @@ pub struct Target {
     pub port: u16,
     pub version: Version,
     pub keep_alive: u16,
+    /// Connect with a persistent session (see `mqtt::encode_connect`).
+    pub persistent: bool,
 }
 
 /// An MQTT session after a successful CONNACK.
@@ -57,6 +59,7 @@ impl Client {
             target.version,
             client_id,
             target.keep_alive,
+            target.persistent,
         );
         client.flush().await?;
         match timeout(HANDSHAKE_TIMEOUT, client.next())

@@ -46,6 +46,8 @@ pub struct Plan {
     pub rate: f64,
     /// See [`Shared::e2e_window`].
     pub e2e_window: u64,
+    /// Subscribers connect with persistent sessions.
+    pub persistent_subscribers: bool,
     pub duration: Duration,
     /// Drain ends once nothing arrived for this long (or everything arrived) ...
     pub drain: Duration,
@@ -476,7 +478,11 @@ pub async fn run(plan: Plan, target: Target) -> Result<bool> {
     let sub_ids = (0..plan.subscribers.len())
         .map(|i| format!("{}s{i}", plan.client_prefix))
         .collect();
-    let mut sub_clients = connect_all(&target, sub_ids)
+    let sub_target = Target {
+        persistent: plan.persistent_subscribers,
+        ..target.clone()
+    };
+    let mut sub_clients = connect_all(&sub_target, sub_ids)
         .await
         .context("connecting subscribers")?;
     for (c, spec) in sub_clients.iter_mut().zip(&plan.subscribers) {

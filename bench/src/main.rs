@@ -116,6 +116,10 @@ struct FlowArgs {
     /// Upper bound in seconds on that wait.
     #[arg(long, default_value_t = 60.0)]
     drain_max: f64,
+    /// Subscribers keep persistent sessions (3.1.1 Clean Session 0, 5.0 Session Expiry one
+    /// hour), so a broker that persists stores what it queues for them.
+    #[arg(long)]
+    persistent: bool,
 }
 
 #[derive(Args)]
@@ -153,6 +157,7 @@ impl Common {
             port: self.port,
             version,
             keep_alive: self.keepalive,
+            persistent: false,
         })
     }
 }
@@ -197,6 +202,7 @@ fn flow_plan(
         window: flow.window,
         rate,
         e2e_window: flow.e2e_window,
+        persistent_subscribers: flow.persistent,
         duration: secs(flow.duration, "duration")?,
         drain: secs(flow.drain, "drain")?,
         drain_max: secs(flow.drain_max, "drain-max")?,

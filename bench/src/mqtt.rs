@@ -113,16 +113,34 @@ fn put_header(buf: &mut BytesMut, first: u8, remaining: usize) {
     put_varint(buf, remaining);
 }
 
-pub fn encode_connect(buf: &mut BytesMut, version: Version, client_id: &str, keep_alive: u16) {
-    let props = if version == Version::V5 { 1 } else { 0 };
+/// CONNECT. `persistent`: a session that outlives the connection (3.1.1 Clean Session 0;
+/// 5.0 Clean Start 0 with a Session Expiry Interval of one hour), else a clean one.
+pub fn encode_connect(
+    buf: &mut BytesMut,
+    version: Version,
+    client_id: &str,
+    keep_alive: u16,
+    persistent: bool,
+) {
+    let props = match (version, persistent) {
+        (Version::V5, true) => 6,
+        (Version::V5, false) => 1,
+        _ => 0,
+    };
     let remaining = 6 + 1 + 1 + 2 + props + 2 + client_id.len();
     put_header(buf, CONNECT << 4, remaining);
     put_str(buf, b"MQTT");
     buf.put_u8(version.level());
-    buf.put_u8(0x02); // clean session / clean start
+    buf.put_u8(if persistent { 0x00 } else { 0x02 }); // clean session / clean start
     buf.put_u16(keep_alive);
     if version == Version::V5 {
-        buf.put_u8(0); // no properties
+        if persistent {
+            buf.put_u8(5);
+            buf.put_u8(0x11); // Session Expiry Interval
+            buf.put_u32(3600);
+        } else {
+            buf.put_u8(0); // no properties
+        }
     }
     put_str(buf, client_id.as_bytes());
 }

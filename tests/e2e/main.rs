@@ -6,6 +6,7 @@ mod support;
 mod config;
 mod flow_control;
 mod malformed;
+mod persistence;
 mod plugins;
 mod qos;
 mod retained;

@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{oneshot, Notify};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::connection::Client;
+use super::durable::session_record;
 use super::sessions::StoredWill;
 use super::shared::Broker;
 use super::stats;
 use super::wire::Wire;
+use crate::persistence::Op;
 use crate::plugins::{ClientInfo, Decision};
 use crate::protocol::{
     ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,
@@ -271,6 +273,16 @@ impl Admission {
             }
         }
         let slot = opened.slot;
+        let persisted = self
+            .persist_session(
+                &slot,
+                connection,
+                &connect,
+                &client_id,
+                expiry,
+                opened.discarded_persisted,
+            )
+            .await;
         slot.set_will(
             connection,
             connect.will.clone().map(|will| StoredWill {
@@ -315,9 +327,66 @@ impl Admission {
             kicked,
             wake,
             out: Vec::new(),
+            persisted,
+            ops: Vec::new(),
+            pending_acks: Vec::new(),
             held: None,
             congested: Vec::new(),
         }
+    }
+
+    /// With persistence on: removes the session a clean start discarded from the store and
+    /// stores a session that outlives its connection (before CONNACK). Returns whether the
+    /// session is in the store.
+    async fn persist_session(
+        &self,
+        slot: &super::sessions::SessionSlot,
+        connection: u64,
+        connect: &Connect,
+        client_id: &str,
+        expiry: SessionExpiry,
+        discarded_persisted: bool,
+    ) -> bool {
+        let broker = &self.broker;
+        if !broker.durable() {
+            return false;
+        }
+        let mut ops = Vec::new();
+        if discarded_persisted {
+            ops.push(Op::DeleteSession {
+                client_id: client_id.to_owned(),
+            });
+        }
+        let persisted = match slot.lock_owned(connection) {
+            Some(mut state) => {
+                if expiry.secs > 0 {
+                    state.persisted = true;
+                    state.stored_expiry = expiry.secs;
+                    let subscriptions = state.stored_subscriptions.values().cloned().collect();
+                    ops.push(Op::SaveSession(session_record(
+                        client_id,
+                        expiry,
+                        None,
+                        connect.will.as_ref(),
+                        subscriptions,
+                    )));
+                }
+                // A resumed stored session asking for expiry 0 stays stored until it ends
+                // with this connection.
+                let persisted = state.persisted;
+                state.session.set_journaling(persisted);
+                persisted
+            }
+            None => false,
+        };
+        if let Some(commit) = broker.persist(ops) {
+            if let Err(e) = commit.await {
+                // The session lives on in memory; what it is later acknowledged for is
+                // still only acknowledged once stored.
+                warn!("Client {client_id}: session not stored: {e}");
+            }
+        }
+        persisted
     }
 }
 

@@ -4,6 +4,13 @@
 //! until the client leaves, breaks a rule, goes silent past its keep-alive, is taken over, or
 //! the broker shuts down.
 //!
+//! With persistence on, an acknowledgement that promises something is stored (PUBACK /
+//! PUBREC of a QoS 1/2 PUBLISH, PUBCOMP, SUBACK of a persistent session) is *held*: kept at
+//! its place in the outgoing batch until the commit of what it promises resolves, awaited
+//! once per read batch with no lock held (group commit makes the batch share one fsync). A
+//! failed commit is never acknowledged: v5 clients get the store's reason code (0x97 / 0x80),
+//! 3.x clients (no negative PUBACK) are disconnected.
+//!
 //! Flow control: when a PUBLISH took a connected subscriber's queue over its limit, this
 //! connection holds that PUBLISH's PUBACK / PUBREC ([`Held`]) and stops reading — it still
 //! writes what its own session has to send — until every congested subscriber has room or
@@ -13,14 +20,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::connect::Admission;
+use super::durable::journal_ops;
 use super::publish::FLOW_CONTROL_STALL;
 use super::sessions::{RoomWait, SessionSlot};
 use super::shared::Broker;
 use super::wire::Wire;
+use crate::persistence::{Commit, InflightState, Op, StoreError};
 use crate::plugins::ClientInfo;
+use crate::protocol::QoS;
 use crate::protocol::{
     encoded_len, Ack, DecodeError, Disconnect, Packet, Properties, ProtocolVersion, ReasonCode,
 };
@@ -117,6 +127,13 @@ pub(crate) struct Client {
     pub wake: Arc<Notify>,
     /// Packets produced and not yet encoded.
     pub out: Vec<Packet>,
+    /// The session is in the persistent store: its changes are written there.
+    pub persisted: bool,
+    /// Store writes nothing waits for (subscriber-side acks, unsubscribes), handed to the
+    /// store once per batch.
+    pub ops: Vec<Op>,
+    /// Acknowledgements waiting for their commit, in order.
+    pub pending_acks: Vec<PendingAck>,
     /// A PUBLISH's acknowledgement held back until congested subscribers have room; while
     /// set, nothing more is read from this client.
     pub held: Option<Held>,
@@ -141,6 +158,27 @@ impl Held {
             }
         }
     }
+}
+
+/// An acknowledgement held until what it promises is durable.
+pub(crate) struct PendingAck {
+    commit: Commit,
+    /// Its place in `Client::out` (before the packets produced after it).
+    position: usize,
+    ack: Promised,
+}
+
+pub(crate) enum Promised {
+    /// PUBACK / PUBREC of an inbound PUBLISH, built once the outcome is known.
+    Publish {
+        qos: QoS,
+        packet_id: Option<u16>,
+        reason: ReasonCode,
+        /// Where the message was queued under a stored record: withdrawn if not stored.
+        queued: Vec<(Arc<SessionSlot>, u64)>,
+    },
+    /// A ready packet (PUBCOMP, SUBACK) sent only if the commit succeeds.
+    Packet(Box<Packet>),
 }
 
 /// Serves one accepted TCP connection to its end. `_done` is dropped when the task ends, which
@@ -256,8 +294,16 @@ impl Client {
         self.finish(close).await;
     }
 
-    /// Decodes and handles every whole packet buffered, until one is held back by flow control.
+    /// Decodes and handles every whole packet buffered, then waits for what their
+    /// acknowledgements promise to be stored.
     async fn handle_incoming(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
+        let handled = self.handle_buffered(last_packet).await;
+        let settled = self.settle().await;
+        handled.and(settled)
+    }
+
+    /// ... until one is held back by flow control.
+    async fn handle_buffered(&mut self, last_packet: &mut Instant) -> Result<(), Close> {
         // One clock read per batch: the packets of one read arrived together.
         let mut stamped = false;
         while self.held.is_none() {
@@ -276,6 +322,79 @@ impl Client {
         Ok(())
     }
 
+    /// Hands the batch's unawaited writes to the store, then waits for each held
+    /// acknowledgement's commit and puts the acknowledgement at its place in the batch.
+    async fn settle(&mut self) -> Result<(), Close> {
+        if !self.ops.is_empty() {
+            let _ = self.broker.persist(std::mem::take(&mut self.ops));
+        }
+        let pending = std::mem::take(&mut self.pending_acks);
+        for (inserted, held) in pending.into_iter().enumerate() {
+            let outcome = held.commit.await;
+            if let Some(packet) = self.resolve(held.ack, outcome)? {
+                let at = (held.position + inserted).min(self.out.len());
+                self.out.insert(at, packet);
+            }
+        }
+        Ok(())
+    }
+
+    /// The acknowledgement a promise turns into once its commit resolved with `outcome`. A
+    /// refused PUBLISH is withdrawn from the queues still holding it.
+    pub(crate) fn resolve(
+        &mut self,
+        ack: Promised,
+        outcome: Result<(), StoreError>,
+    ) -> Result<Option<Packet>, Close> {
+        if let (Promised::Publish { queued, .. }, Err(_)) = (&ack, &outcome) {
+            // Refused, so not delivered where it still waits (an online subscriber may
+            // already have it).
+            for (slot, seq) in queued {
+                slot.withdraw(*seq);
+            }
+        }
+        match (ack, outcome) {
+            (
+                Promised::Publish {
+                    qos,
+                    packet_id,
+                    reason,
+                    ..
+                },
+                Ok(()),
+            ) => self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason)),
+            (Promised::Publish { qos, packet_id, .. }, Err(e)) if self.version.is_v5() => {
+                warn!(client = %self.info.client_id, "PUBLISH refused: {e}");
+                let reason = e.reason_code();
+                self.session(|s| s.session.acknowledge_publish(qos, packet_id, reason))
+            }
+            (Promised::Packet(packet), Ok(())) => Ok(Some(*packet)),
+            (_, Err(e)) => {
+                warn!(client = %self.info.client_id, "closing: {e}");
+                Err(Close::Protocol {
+                    reason: e.reason_code(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Holds `ack` until `commit` resolves (or sends it now if there is nothing to wait for).
+    pub(crate) fn hold(&mut self, commit: Option<Commit>, ack: Promised) -> Result<(), Close> {
+        match commit {
+            Some(commit) => self.pending_acks.push(PendingAck {
+                commit,
+                position: self.out.len(),
+                ack,
+            }),
+            None => {
+                let packet = self.resolve(ack, Ok(()))?;
+                self.out.extend(packet);
+            }
+        }
+        Ok(())
+    }
+
     /// Pulls queued messages into the batch and encodes it.
     fn transmit(&mut self) -> Result<(), Close> {
         let now = Instant::now();
@@ -284,10 +403,21 @@ impl Client {
                 return Err(Close::TakenOver);
             };
             let t = state.session.poll_transmit(now, &mut self.out);
+            let journal = if self.persisted {
+                state.session.take_journal()
+            } else {
+                Vec::new()
+            };
             let release = state.release_held_publishers();
             drop(state);
             if release {
                 self.slot.wake_held_publishers();
+            }
+            if !journal.is_empty() || !self.ops.is_empty() {
+                // Handed over before the PUBLISHes leave, so their acks' ops come after.
+                let mut ops = std::mem::take(&mut self.ops);
+                journal_ops(self.info.client_id.as_ref(), journal, &mut ops);
+                let _ = self.broker.persist(ops);
             }
             let dropped = (t.expired + t.too_large) as u64;
             if dropped > 0 {
@@ -318,19 +448,46 @@ impl Client {
                     }
                     InboundPublish::Route(publish) => {
                         let (qos, packet_id) = (publish.qos, publish.packet_id);
+                        let mut ops = Vec::new();
+                        if let (true, QoS::ExactlyOnce, Some(packet_id)) =
+                            (self.persisted, qos, packet_id)
+                        {
+                            // Remembered with the message, so a PUBLISH re-sent after a
+                            // restart is not routed twice [MQTT-4.3.3-9].
+                            ops.push(Op::AddInboundQos2 {
+                                client_id: self.info.client_id.to_string(),
+                                packet_id,
+                            });
+                        }
                         let mut congested = std::mem::take(&mut self.congested);
-                        let reason = self
+                        let (reason, durable) = self
                             .broker
-                            .publish_from_client(&self.info, publish, &mut congested)
+                            .publish_from_client(&self.info, publish, ops, &mut congested)
                             .await;
-                        let ack = self
-                            .session(|s| s.session.acknowledge_publish(qos, packet_id, reason))?;
+                        // QoS 0 is never acknowledged, so nothing waits for its writes.
+                        let (commit, queued) = match durable {
+                            Some(d) if qos != QoS::AtMostOnce => (Some(d.commit), d.queued),
+                            _ => (None, Vec::new()),
+                        };
+                        let ack = Promised::Publish {
+                            qos,
+                            packet_id,
+                            reason,
+                            queued,
+                        };
                         // Our own queue never holds us back: we drain it ourselves.
                         congested.retain(|slot| !Arc::ptr_eq(slot, &self.slot));
                         if congested.is_empty() {
-                            self.out.extend(ack);
+                            self.hold(commit, ack)?;
                             self.congested = congested;
                         } else {
+                            // Held back by flow control: the acknowledgement waits for room,
+                            // and before that for its commit (awaited here, no lock held).
+                            let outcome = match commit {
+                                Some(commit) => commit.await,
+                                None => Ok(()),
+                            };
+                            let ack = self.resolve(ack, outcome)?;
                             super::stats::add(&self.broker.shared.stats.publishers_held, 1);
                             self.held = Some(Held {
                                 slots: congested,
@@ -341,21 +498,63 @@ impl Client {
                 }
             }
             Packet::PubAck(ack) => {
-                self.session(|s| s.session.on_puback(&ack))?;
+                let matched = self.session(|s| s.session.on_puback(&ack))?;
+                if matched && self.persisted {
+                    self.ops.push(Op::RemoveInflight {
+                        client_id: self.info.client_id.to_string(),
+                        packet_id: ack.packet_id,
+                    });
+                }
             }
             Packet::PubRec(ack) => {
                 let out = &mut self.out;
+                let before = out.len();
                 match self.slot.lock_owned(self.connection) {
                     Some(mut s) => s.session.on_pubrec(&ack, out),
                     None => return Err(Close::TakenOver),
                 }
+                if self.persisted {
+                    let client_id = self.info.client_id.to_string();
+                    let released = matches!(
+                        self.out.get(before),
+                        Some(Packet::PubRel(rel)) if !rel.reason.is_error()
+                    );
+                    self.ops.push(if released {
+                        Op::SetInflightState {
+                            client_id,
+                            packet_id: ack.packet_id,
+                            state: InflightState::AwaitingPubComp,
+                        }
+                    } else {
+                        Op::RemoveInflight {
+                            client_id,
+                            packet_id: ack.packet_id,
+                        }
+                    });
+                }
             }
             Packet::PubRel(ack) => {
                 let comp = self.session(|s| s.session.on_pubrel(&ack))?;
-                self.out.push(comp);
+                let commit = if self.persisted {
+                    // The id must be free in the store too before PUBCOMP lets the client
+                    // reuse it for a new message.
+                    self.broker.persist(vec![Op::RemoveInboundQos2 {
+                        client_id: self.info.client_id.to_string(),
+                        packet_id: ack.packet_id,
+                    }])
+                } else {
+                    None
+                };
+                self.hold(commit, Promised::Packet(Box::new(comp)))?;
             }
             Packet::PubComp(ack) => {
-                self.session(|s| s.session.on_pubcomp(&ack))?;
+                let matched = self.session(|s| s.session.on_pubcomp(&ack))?;
+                if matched && self.persisted {
+                    self.ops.push(Op::RemoveInflight {
+                        client_id: self.info.client_id.to_string(),
+                        packet_id: ack.packet_id,
+                    });
+                }
             }
             // Boxed: SUBSCRIBE is rare and its future (authorization hooks) large.
             Packet::Subscribe(subscribe) => Box::pin(self.subscribe(subscribe)).await?,

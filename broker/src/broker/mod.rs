@@ -9,6 +9,7 @@
 //! - `publish`: a PUBLISH's way through authorization, hooks, the retained store and fan-out.
 //! - `sessions`: the sharded registry of sessions and each session's slot.
 //! - `will`: wills, will delay and session expiry.
+//! - `durable`: what is written to the persistent store, and the restore at start.
 //! - `stats`: the counters `$SYS` reports.
 //!
 //! The flow of a PUBLISH: the connection task reads bytes into its buffer and decodes every
@@ -23,6 +24,7 @@
 
 mod connect;
 mod connection;
+mod durable;
 mod publish;
 mod server;
 mod sessions;

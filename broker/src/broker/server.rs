@@ -1,6 +1,8 @@
 //! Starting and stopping the broker: bind every configured listener, run one accept loop per
 //! listener (each connection gets its own task), and shut down gracefully — stop accepting,
 //! tell every connection to close (v5 clients get DISCONNECT 0x8B), and wait for them.
+//! With persistence on, the store is opened and its contents restored before any listener
+//! is bound, and everything is flushed to disk at shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,10 +37,25 @@ pub struct RunningBroker {
 }
 
 impl Broker {
-    /// Binds every listener in `config.listeners` and starts serving. A listener that cannot
-    /// be bound is an error naming it.
+    /// Opens the persistent store (`[persistence] enabled`) and restores what it holds, then
+    /// binds every listener in `config.listeners` and starts serving. A store that cannot be
+    /// opened (unwritable, corrupt) or a listener that cannot be bound is an error naming it.
     pub async fn start(config: Config, hooks: Hooks) -> anyhow::Result<RunningBroker> {
-        let broker = Broker::new(config, hooks);
+        let broker = if config.persistence.enabled {
+            let store = crate::persistence::open(&config.persistence, &config.base_dir)
+                .context("opening persistent storage")?;
+            let now = std::time::SystemTime::now();
+            let loading = store.clone();
+            let snapshot = tokio::task::spawn_blocking(move || loading.load(now))
+                .await
+                .context("loading persistent storage")?
+                .context("loading persistent storage")?;
+            let broker = Broker::with_store(config, hooks, store);
+            broker.restore(snapshot, now);
+            broker
+        } else {
+            Broker::new(config, hooks)
+        };
         let config = broker.config();
         let mut bound = Vec::new();
         let mut listeners = Vec::new();
@@ -144,6 +161,11 @@ impl RunningBroker {
             .is_err()
         {
             warn!("some connections did not close within {SHUTDOWN_GRACE:?}");
+        }
+        if self.broker.durable() {
+            if let Err(e) = self.broker.store().sync().await {
+                warn!("flushing persistent storage: {e}");
+            }
         }
         info!("WaspMQ stopped");
     }

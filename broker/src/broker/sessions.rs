@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::{oneshot, Notify};
 
+use crate::persistence::StoredSubscription;
 use crate::plugins::ClientInfo;
 use crate::protocol::Will;
 use crate::routing::{ClientKey, SubscriptionTree};
@@ -63,6 +64,13 @@ pub struct SlotState {
     generation: u64,
     /// The session is over (expired, or replaced by a clean start); stale handles ignore it.
     ended: bool,
+    /// The session is in the persistent store (it outlives its connection and the broker
+    /// persists): its changes are written there.
+    pub persisted: bool,
+    /// Its subscriptions as stored (kept only while `persisted`), to rewrite the session.
+    pub stored_subscriptions: HashMap<String, StoredSubscription>,
+    /// The expiry interval last stored (a DISCONNECT may change the live one).
+    pub stored_expiry: u32,
     /// A publisher waits on [`SessionSlot::wait_for_room`]: the owning connection wakes it
     /// once the queue is below its limit again ([`SlotState::release_held_publishers`]).
     held_publishers: bool,
@@ -115,16 +123,28 @@ impl SessionSlot {
         expiry: SessionExpiry,
         owner: Owner,
     ) -> SessionSlot {
+        SessionSlot::with_state(client_id, Session::new(limits), expiry, Some(owner))
+    }
+
+    fn with_state(
+        client_id: ClientKey,
+        session: Session,
+        expiry: SessionExpiry,
+        owner: Option<Owner>,
+    ) -> SessionSlot {
         SessionSlot {
             client_id,
             state: Mutex::new(SlotState {
-                session: Session::new(limits),
+                session,
                 expiry,
                 subscriptions: HashSet::new(),
-                owner: Some(owner),
+                owner,
                 will: None,
                 generation: 0,
                 ended: false,
+                persisted: false,
+                stored_subscriptions: HashMap::new(),
+                stored_expiry: 0,
                 held_publishers: false,
             }),
             room: Notify::new(),
@@ -153,6 +173,16 @@ impl SessionSlot {
             }
         }
         result
+    }
+
+    /// Takes a message that could not be stored back out of the queue, if still there.
+    pub fn withdraw(&self, seq: u64) {
+        self.state.lock().session.withdraw(seq);
+    }
+
+    /// Whether the session is in the persistent store.
+    pub fn is_persisted(&self) -> bool {
+        self.state.lock().persisted
     }
 
     /// Waits until this session's queue is below its limit, the session is no longer
@@ -239,6 +269,8 @@ pub struct Opened {
     pub previous_will: Option<StoredWill>,
     /// A previous session was discarded by Clean Start (its filters already left the tree).
     pub discarded: bool,
+    /// The discarded session was in the persistent store.
+    pub discarded_persisted: bool,
 }
 
 /// What [`SessionRegistry::release`] found and did.
@@ -250,12 +282,21 @@ pub struct Released {
     pub will: Option<StoredWill>,
     /// The session ended with the connection (expiry 0); its filters already left the tree.
     pub ended: bool,
+    /// The session is in the persistent store.
+    pub persisted: bool,
+    /// Its stored subscriptions, when it must be rewritten: persisted, not ended, and its
+    /// expiry changed since stored (v5 DISCONNECT).
+    pub subscriptions: Vec<StoredSubscription>,
+    /// The expiry differs from the stored one.
+    pub expiry_changed: bool,
 }
 
 /// An expired session's leftovers.
 #[derive(Debug)]
 pub struct Expired {
     pub will: Option<StoredWill>,
+    /// The session was in the persistent store.
+    pub persisted: bool,
 }
 
 pub struct SessionRegistry {
@@ -327,6 +368,7 @@ impl SessionRegistry {
                         resumed_offline: false,
                         previous_will: None,
                         discarded: false,
+                        discarded_persisted: false,
                     };
                 }
             },
@@ -335,6 +377,7 @@ impl SessionRegistry {
             resumed_offline: false,
             previous_will: None,
             discarded: false,
+            discarded_persisted: false,
         };
         let existing = opened.slot.clone();
         let mut state = existing.state.lock();
@@ -352,6 +395,7 @@ impl SessionRegistry {
             state.session.detach();
             existing.wake_held_publishers();
             opened.discarded = true;
+            opened.discarded_persisted = state.persisted;
             let filters = std::mem::take(&mut state.subscriptions);
             drop(state);
             self.forget(&existing.client_id, filters);
@@ -380,6 +424,13 @@ impl SessionRegistry {
         state.session.detach();
         let will = state.will.take();
         let ended = state.expiry.secs == 0;
+        // Only needed to rewrite a session whose expiry a DISCONNECT changed.
+        let subscriptions = if state.persisted && !ended && state.expiry.secs != state.stored_expiry
+        {
+            state.stored_subscriptions.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
         state.held_publishers = false;
         slot.wake_held_publishers();
         let released = Released {
@@ -387,6 +438,9 @@ impl SessionRegistry {
             expiry: state.expiry,
             will,
             ended,
+            persisted: state.persisted,
+            subscriptions,
+            expiry_changed: state.expiry.secs != state.stored_expiry,
         };
         if ended {
             state.ended = true;
@@ -421,10 +475,47 @@ impl SessionRegistry {
         }
         let filters = std::mem::take(&mut state.subscriptions);
         let will = state.will.take();
+        let persisted = state.persisted;
         drop(state);
         self.forget(&slot.client_id, filters);
         drop(shard);
-        Some(Expired { will })
+        Some(Expired { will, persisted })
+    }
+
+    /// Puts back an offline session restored from the persistent store, with its
+    /// subscriptions (into the tree) and its pending will. Returns its slot and the
+    /// generation of this offline period, for will delay and expiry timers.
+    pub fn restore(
+        &self,
+        client_id: &str,
+        session: Session,
+        expiry: SessionExpiry,
+        subscriptions: Vec<StoredSubscription>,
+        will: Option<StoredWill>,
+    ) -> (Arc<SessionSlot>, u64) {
+        let key: ClientKey = client_id.into();
+        let slot = Arc::new(SessionSlot::with_state(key.clone(), session, expiry, None));
+        let generation = {
+            let mut state = slot.state.lock();
+            state.persisted = true;
+            state.stored_expiry = expiry.secs;
+            state.will = will;
+            for sub in subscriptions {
+                state.subscriptions.insert(sub.filter.clone());
+                self.tree.subscribe(
+                    &key,
+                    &sub.filter,
+                    crate::routing::Subscription {
+                        options: sub.options,
+                        identifier: sub.identifier,
+                    },
+                );
+                state.stored_subscriptions.insert(sub.filter.clone(), sub);
+            }
+            state.generation
+        };
+        self.shard(client_id).write().insert(key, slot.clone());
+        (slot, generation)
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`Broker`]: the cheap-to-clone handle to everything connections share — the config, the
-//! subscription tree, the retained store, the session registry, the plugin hooks and the
-//! counters. Each part does its own fine-grained locking; there is no broker-wide lock.
+//! subscription tree, the retained store, the session registry, the plugin hooks, the
+//! persistent store and the counters. Each part does its own fine-grained locking; there is no broker-wide lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::sessions::SessionRegistry;
 use super::stats::Stats;
 use crate::config::Config;
+use crate::persistence::{MemoryStore, Store};
 use crate::plugins::Hooks;
 use crate::routing::{RetainedStore, SubscriptionTree};
 use crate::session::{Message, SessionLimits};
@@ -29,6 +30,12 @@ pub(crate) struct Shared {
     pub sessions: SessionRegistry,
     pub hooks: Hooks,
     pub stats: Stats,
+    /// Where persistent sessions and retained messages are written.
+    pub store: Arc<dyn Store>,
+    /// Whether anything is written to `store` (false: persistence off, nothing is built).
+    pub durable: bool,
+    /// The next sequence number of a queued record in `store`.
+    pub next_seq: AtomicU64,
     pub started: Instant,
     /// Flipped to `true` once, when the broker shuts down; every connection watches it.
     pub shutdown: watch::Sender<bool>,
@@ -36,8 +43,19 @@ pub(crate) struct Shared {
 }
 
 impl Broker {
-    /// The shared state for `config`, with no listener bound yet (see [`Broker::start`]).
+    /// The shared state for `config`, with no listener bound yet (see [`Broker::start`]),
+    /// keeping everything in memory.
     pub fn new(config: Config, hooks: Hooks) -> Broker {
+        Broker::build(config, hooks, Arc::new(MemoryStore::new()), false)
+    }
+
+    /// The shared state for `config`, writing persistent sessions and retained messages to
+    /// `store` (with nothing restored from it yet).
+    pub fn with_store(config: Config, hooks: Hooks, store: Arc<dyn Store>) -> Broker {
+        Broker::build(config, hooks, store, true)
+    }
+
+    fn build(config: Config, hooks: Hooks, store: Arc<dyn Store>, durable: bool) -> Broker {
         let (shutdown, _) = watch::channel(false);
         let tree = SubscriptionTree::new();
         Broker {
@@ -49,6 +67,9 @@ impl Broker {
                 retained: RetainedStore::new(),
                 hooks,
                 stats: Stats::default(),
+                store,
+                durable,
+                next_seq: AtomicU64::new(1),
                 started: Instant::now(),
                 shutdown,
                 next_connection: AtomicU64::new(1),

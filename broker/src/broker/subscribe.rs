@@ -1,10 +1,12 @@
 //! SUBSCRIBE and UNSUBSCRIBE: authorization per filter, the subscription tree, the session's
 //! own record of its filters, and retained messages sent per Retain Handling — after the
-//! SUBACK, with RETAIN set [MQTT-3.3.1-8]; never for shared subscriptions.
+//! SUBACK, with RETAIN set [MQTT-3.3.1-8]; never for shared subscriptions. A persistent
+//! session's SUBACK waits until its new subscriptions are stored.
 
 use std::time::Instant;
 
-use super::connection::{Client, Close};
+use super::connection::{Client, Close, Promised};
+use crate::persistence::{Op, StoredSubscription};
 use crate::plugins::Decision;
 use crate::protocol::topic::{parse_shared, valid_topic_filter};
 use crate::protocol::{
@@ -25,6 +27,7 @@ impl Client {
             .copied();
         let mut reasons = Vec::with_capacity(subscribe.filters.len());
         let mut retained = Vec::new();
+        let mut ops = Vec::new();
         let now = Instant::now();
         for (filter, options) in &subscribe.filters {
             if !valid_topic_filter(filter) {
@@ -61,6 +64,20 @@ impl Client {
                     .lock_owned(self.connection)
                     .ok_or(Close::TakenOver)?;
                 state.subscriptions.insert(filter.clone());
+                if state.persisted {
+                    let stored = StoredSubscription {
+                        filter: filter.clone(),
+                        options: *options,
+                        identifier,
+                    };
+                    state
+                        .stored_subscriptions
+                        .insert(filter.clone(), stored.clone());
+                    ops.push(Op::AddSubscription {
+                        client_id: key.to_string(),
+                        subscription: stored,
+                    });
+                }
                 shared.tree.subscribe(
                     &key,
                     filter,
@@ -91,11 +108,13 @@ impl Client {
                 );
             }
         }
-        self.out.push(Packet::SubAck(SubAck {
+        let suback = Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             properties: Properties::default(),
             reasons,
-        }));
+        });
+        let commit = broker.persist(ops);
+        self.hold(commit, Promised::Packet(Box::new(suback)))?;
         if !retained.is_empty() {
             let mut state = self
                 .slot
@@ -121,6 +140,12 @@ impl Client {
                     .lock_owned(self.connection)
                     .ok_or(Close::TakenOver)?;
                 state.subscriptions.remove(filter);
+                if state.persisted && state.stored_subscriptions.remove(filter).is_some() {
+                    self.ops.push(Op::RemoveSubscription {
+                        client_id: key.to_string(),
+                        filter: filter.clone(),
+                    });
+                }
                 shared.tree.unsubscribe(&key, filter)
             };
             if existed {

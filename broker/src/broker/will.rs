@@ -4,13 +4,15 @@
 //! expiry runs out; its subscriptions then leave the tree.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info};
 
+use super::durable::{session_record, will_record};
 use super::sessions::{Released, SessionSlot, StoredWill};
 use super::shared::Broker;
 use super::stats;
+use crate::persistence::Op;
 use crate::protocol::Publish;
 use crate::session::SessionExpiry;
 
@@ -34,8 +36,10 @@ impl Broker {
             payload: stored.will.payload,
         };
         debug!(client = %stored.client.client_id, topic = %publish.topic, "publishing will");
-        // A will is one message from no live connection: nobody to hold back.
-        self.publish_as(&stored.client, publish, &mut Vec::new())
+        // A will is nobody's to acknowledge (its writes are not awaited) and comes from no
+        // live connection (nobody to hold back).
+        let _ = self
+            .publish_as(&stored.client, publish, Vec::new(), &mut Vec::new())
             .await;
     }
 
@@ -43,44 +47,100 @@ impl Broker {
     /// delayed, or not at all) and, if it outlives the connection, its expiry.
     pub(crate) fn after_close(&self, slot: &Arc<SessionSlot>, released: Released, will: bool) {
         let will = released.will.filter(|_| will);
+        let client_id = slot.client_id().to_string();
         if released.ended {
+            if released.persisted {
+                let _ = self.persist(vec![Op::DeleteSession { client_id }]);
+            }
             if let Some(w) = will {
                 self.spawn_will(w);
             }
             return;
         }
         stats::add(&self.shared.stats.clients_disconnected, 1);
+        let mut parked = None;
         if let Some(w) = will {
             let delay = w.delay();
             if delay == 0 {
                 self.spawn_will(w);
-            } else if slot.park_will(released.generation, w) {
-                let broker = self.clone();
-                let slot = slot.clone();
-                let generation = released.generation;
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-                    if let Some(w) = slot.take_parked_will(generation) {
-                        broker.publish_will(w).await;
-                    }
-                });
+            } else {
+                let kept = w.will.clone();
+                if slot.park_will(released.generation, w) {
+                    parked = Some(kept);
+                    self.arm_will(
+                        slot,
+                        released.generation,
+                        Duration::from_secs(u64::from(delay)),
+                    );
+                }
             }
         }
-        self.arm_expiry(slot, released.generation, released.expiry);
+        if released.persisted {
+            // Offline from now: the expiry counts from here, and only a will still waiting
+            // for its delay stays. Targeted updates, not a rewrite, so they cannot undo the
+            // subscriptions of a client that reconnects at once.
+            let now = SystemTime::now();
+            let ops = if released.expiry_changed {
+                let record = session_record(
+                    &client_id,
+                    released.expiry,
+                    Some(now),
+                    parked.as_ref(),
+                    released.subscriptions,
+                );
+                vec![Op::SaveSession(record)]
+            } else {
+                vec![
+                    Op::SetDisconnected {
+                        client_id: client_id.clone(),
+                        at: Some(now),
+                    },
+                    Op::SetWill {
+                        client_id,
+                        will: parked.as_ref().map(will_record),
+                    },
+                ]
+            };
+            let _ = self.persist(ops);
+        }
+        if released.expiry.secs != SessionExpiry::NEVER {
+            let after = Duration::from_secs(u64::from(released.expiry.secs));
+            self.arm_expiry(slot, released.generation, after);
+        }
     }
 
-    fn arm_expiry(&self, slot: &Arc<SessionSlot>, generation: u64, expiry: SessionExpiry) {
-        if expiry.secs == SessionExpiry::NEVER {
-            return;
-        }
+    /// Publishes the will parked in an offline session after `delay`, unless the client came
+    /// back or the session ended first.
+    pub(crate) fn arm_will(&self, slot: &Arc<SessionSlot>, generation: u64, delay: Duration) {
         let broker = self.clone();
         let slot = slot.clone();
-        let at = Instant::now() + Duration::from_secs(u64::from(expiry.secs));
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(w) = slot.take_parked_will(generation) {
+                let _ = broker.persist(vec![Op::SetWill {
+                    client_id: slot.client_id().to_string(),
+                    will: None,
+                }]);
+                broker.publish_will(w).await;
+            }
+        });
+    }
+
+    /// Ends the offline session after `after`, unless a client came back to it meanwhile.
+    pub(crate) fn arm_expiry(&self, slot: &Arc<SessionSlot>, generation: u64, after: Duration) {
+        let broker = self.clone();
+        let slot = slot.clone();
+        let at = Instant::now() + after;
         tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             if let Some(expired) = broker.shared.sessions.expire(&slot, generation) {
                 let client_id = slot.client_id().clone();
                 info!("Session expired: {client_id}");
+                if expired.persisted {
+                    let _ = broker.persist(vec![Op::DeleteSession {
+                        client_id: client_id.to_string(),
+                    }]);
+                }
                 stats::sub(&broker.shared.stats.clients_disconnected, 1);
                 if let Some(w) = expired.will {
                     broker.publish_will(w).await;

@@ -92,6 +92,18 @@ impl InflightWindow {
         Some(id)
     }
 
+    /// Puts back an exchange restored from the persistent store, with its packet identifier;
+    /// exchanges restored one after another are replayed in that order.
+    pub fn restore(&mut self, id: u16, state: OutboundState) {
+        if id == 0 {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.entries.insert(id, Entry { seq, state });
+        self.next_id = if id == u16::MAX { 1 } else { id + 1 };
+    }
+
     /// PUBACK: ends a QoS 1 exchange. Returns whether it matched one; an unknown identifier is
     /// ignored (it may be a late ack of an exchange already discarded).
     pub fn on_puback(&mut self, id: u16) -> bool {
@@ -193,6 +205,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: vec![],
+            stored: None,
         }
     }
 

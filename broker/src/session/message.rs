@@ -73,6 +73,9 @@ pub struct Delivery {
     pub retain: bool,
     /// Identifiers of the subscriptions that matched (v5).
     pub subscription_ids: Vec<u32>,
+    /// The sequence number of its queued record in the persistent store, when it has one
+    /// (a QoS 1/2 message queued for a persistent session with persistence on).
+    pub stored: Option<u64>,
 }
 
 impl Delivery {
@@ -88,6 +91,7 @@ impl Delivery {
             retain: retain_as_published && message.retain,
             message,
             subscription_ids,
+            stored: None,
         }
     }
 
@@ -98,6 +102,7 @@ impl Delivery {
             retain: true,
             message,
             subscription_ids,
+            stored: None,
         }
     }
 

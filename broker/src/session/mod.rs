@@ -134,6 +134,23 @@ pub enum InboundPublish {
     Duplicate { packet_id: u16 },
 }
 
+/// A change to a session's state that a persistent store must record (kept only while the
+/// session is journaling, see [`Session::set_journaling`]). The broker turns these into store
+/// operations after each [`Session::poll_transmit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Journal {
+    /// A queued message left the queue and went out as in-flight exchange `packet_id`.
+    Sent {
+        seq: Option<u64>,
+        packet_id: u16,
+        delivery: Delivery,
+    },
+    /// A queued message was dropped (expired, or too large for the client).
+    Dropped { seq: u64 },
+    /// An in-flight exchange was given up (too large for the client's new limit).
+    Removed { packet_id: u16 },
+}
+
 /// Counts from one [`Session::poll_transmit`] call.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Transmitted {
@@ -160,6 +177,9 @@ pub struct Session {
     /// without taking a message is stalled: publishers are no longer held back for it.
     full_since: Option<Instant>,
     link: Option<Link>,
+    /// Whether changes are recorded in `journal` for the persistent store.
+    journaling: bool,
+    journal: Vec<Journal>,
 }
 
 impl Session {
@@ -172,7 +192,42 @@ impl Session {
             dropped: 0,
             full_since: None,
             link: None,
+            journaling: false,
+            journal: Vec::new(),
         }
+    }
+
+    /// A session restored from the persistent store, offline: its queued messages in order,
+    /// its outbound in-flight exchanges in send order, and the inbound QoS 2 packet ids still
+    /// awaiting PUBREL. It journals its changes.
+    pub fn restore(
+        limits: SessionLimits,
+        queued: impl IntoIterator<Item = Delivery>,
+        inflight: impl IntoIterator<Item = (u16, OutboundState)>,
+        awaiting_pubrel: impl IntoIterator<Item = u16>,
+    ) -> Session {
+        let mut session = Session::new(limits);
+        session.pending.extend(queued);
+        for (id, state) in inflight {
+            session.inflight.restore(id, state);
+        }
+        session.awaiting_pubrel.extend(awaiting_pubrel);
+        session.journaling = true;
+        session
+    }
+
+    /// Starts or stops recording [`Journal`] entries (on for persistent sessions when the
+    /// broker persists).
+    pub fn set_journaling(&mut self, on: bool) {
+        self.journaling = on;
+        if !on {
+            self.journal.clear();
+        }
+    }
+
+    /// The changes recorded since the last call.
+    pub fn take_journal(&mut self) -> Vec<Journal> {
+        std::mem::take(&mut self.journal)
     }
 
     pub fn is_online(&self) -> bool {
@@ -243,6 +298,15 @@ impl Session {
         }
         self.pending.push_back(delivery);
         Enqueued::Queued
+    }
+
+    /// Removes the queued message with store sequence `seq` (one whose store write failed),
+    /// if it has not left the queue yet. Returns whether it was found.
+    pub fn withdraw(&mut self, seq: u64) -> bool {
+        match self.pending.iter().rposition(|d| d.stored == Some(seq)) {
+            Some(at) => self.pending.remove(at).is_some(),
+            None => false,
+        }
     }
 
     /// Offers a routed message to this session, with flow control instead of loss: when the
@@ -360,6 +424,9 @@ impl Session {
                 }
                 None => {
                     self.inflight.remove(id);
+                    if self.journaling {
+                        self.journal.push(Journal::Removed { packet_id: id });
+                    }
                     stats.too_large += 1;
                 }
             }
@@ -375,6 +442,9 @@ impl Session {
             };
             if delivery.message.is_expired(now) {
                 stats.expired += 1;
+                if let (true, Some(seq)) = (self.journaling, delivery.stored) {
+                    self.journal.push(Journal::Dropped { seq });
+                }
                 continue;
             }
             if delivery.qos == QoS::AtMostOnce {
@@ -393,11 +463,15 @@ impl Session {
             // discarded as if sent [MQTT-3.1.2-25].
             if !Self::within_limit(link, &candidate) {
                 stats.too_large += 1;
+                if let (true, Some(seq)) = (self.journaling, delivery.stored) {
+                    self.journal.push(Journal::Dropped { seq });
+                }
                 continue;
             }
             let Packet::Publish(candidate) = candidate else {
                 continue;
             };
+            let journaled = self.journaling.then(|| delivery.clone());
             let topic = delivery.message.topic.clone();
             let Some(id) = self.inflight.insert(delivery) else {
                 break;
@@ -408,10 +482,20 @@ impl Session {
                 Some(packet) => {
                     out.push(packet);
                     stats.sent += 1;
+                    if let Some(delivery) = journaled {
+                        self.journal.push(Journal::Sent {
+                            seq: delivery.stored,
+                            packet_id: id,
+                            delivery,
+                        });
+                    }
                 }
                 None => {
                     self.inflight.remove(id);
                     stats.too_large += 1;
+                    if let Some(seq) = journaled.and_then(|d| d.stored) {
+                        self.journal.push(Journal::Dropped { seq });
+                    }
                 }
             }
         }
