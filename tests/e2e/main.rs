@@ -7,6 +7,7 @@ mod config;
 mod flow_control;
 mod malformed;
 mod plugins;
+mod polyglot;
 mod qos;
 mod retained;
 mod sessions;
