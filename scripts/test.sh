@@ -51,6 +51,13 @@ if [ -x scripts/build-plugins.sh ]; then
     scripts/build-plugins.sh
 fi
 
+# The plugins written in Python and JavaScript (componentize-py and jco from the installs above);
+# tests/e2e/polyglot.rs loads them, and rebuilds one whose sources are newer.
+for build in examples/plugins/*/build.sh; do
+    echo "==> $build"
+    bash "$build"
+done
+
 # The Rust sample clients: the end-to-end tests run these binaries from the target folder.
 echo "==> cargo build -p waspmq-examples --bins"
 cargo build -p waspmq-examples --bins

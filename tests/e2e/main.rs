@@ -8,6 +8,7 @@ mod flow_control;
 mod malformed;
 mod persistence;
 mod plugins;
+mod polyglot;
 mod qos;
 mod retained;
 mod sessions;

@@ -86,6 +86,17 @@ impl Broker {
     }
 
     pub fn in_dir(dir: tempfile::TempDir, toml: &str, env: &[(&str, &str)]) -> Broker {
+        Broker::in_dir_waiting(dir, toml, env, WAIT)
+    }
+
+    /// [`Broker::in_dir`], allowing `startup` for the broker to start (compiling a large
+    /// plugin, such as a Python or JavaScript runtime, takes longer than [`WAIT`]).
+    pub fn in_dir_waiting(
+        dir: tempfile::TempDir,
+        toml: &str,
+        env: &[(&str, &str)],
+        startup: Duration,
+    ) -> Broker {
         let mut text = toml.to_owned();
         if !text.contains("[log]") {
             text.push_str("\n[log]\ndir = \"logs\"\n");
@@ -138,7 +149,7 @@ impl Broker {
             log,
             listeners: HashMap::new(),
         };
-        if broker.log.wait_for(" started", WAIT).is_none() {
+        if broker.log.wait_for(" started", startup).is_none() {
             let status = broker.child.try_wait().ok().flatten();
             panic!(
                 "broker did not start (exit: {status:?}); log:\n{}",

@@ -1,10 +1,13 @@
 //! What a plugin instance's `Store` holds, and the host capabilities it imports: `log` into
-//! tracing, `clock`, and the `sql` databases its config grants. Memory is capped here too.
+//! tracing, `clock`, the `sql` databases its config grants, and the deny-by-default WASI of
+//! [`super::wasi`]. Memory is capped here too.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::waspmq::plugin::{clock, kv, log, sql, types};
 use super::kv::KvGrants;
@@ -21,6 +24,19 @@ pub struct StoreState {
     pub kv: KvGrants,
     /// When the running call must stop; read by the epoch callback at every tick.
     pub deadline: Instant,
+    /// What the guest's `wasi:*` imports see (see [`super::wasi::sandbox`]).
+    pub wasi: WasiCtx,
+    /// The guest's WASI resources (streams, pollables, descriptors).
+    pub table: ResourceTable,
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
 }
 
 /// Caps an instance's linear memory at the plugin's `memory_mb`, and remembers it was hit so

@@ -3,10 +3,11 @@
 //! [`Decision::Defer`], so the broker's own defaults apply.
 //!
 //! Inside: `bindings` (the WIT contract), `engine` (wasmtime engine, epoch ticker, compile
-//! cache), `host` (capabilities a plugin imports), `sqlite` (granted databases), `kv` (granted buckets), `version` (a
-//! loaded component and its warm instances), `slot` (one configured plugin: swap, failures,
-//! back-off), `loader` (entry -> version), `chain` (the ordered chain and notifications) and
-//! `watch` (hot swap on file change).
+//! cache), `host` (capabilities a plugin imports), `wasi` (the deny-by-default WASI 0.2 that
+//! other languages' runtimes import), `sqlite` (granted databases), `kv` (granted buckets),
+//! `version` (a loaded component and its warm instances), `slot` (one configured plugin: swap,
+//! failures, back-off), `loader` (entry -> version), `chain` (the ordered chain and
+//! notifications) and `watch` (hot swap on file change).
 
 mod bindings;
 mod chain;
@@ -17,6 +18,7 @@ mod loader;
 mod slot;
 mod sqlite;
 mod version;
+mod wasi;
 mod watch;
 
 use std::net::SocketAddr;

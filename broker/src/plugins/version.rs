@@ -8,15 +8,17 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
-use wasmtime::component::{HasSelf, InstancePre, Linker};
+use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::bindings::{
     authn, authz, events, lifecycle, message, wit, HookSet, Plugin as PluginWorld,
 };
+use super::engine::EPOCH_TICK;
 use super::host::{MemoryLimit, StoreState};
 use super::kv::KvGrants;
 use super::sqlite::SqlGrants;
+use super::wasi;
 
 /// Warm instances kept per plugin version (and so the calls that run at once).
 const POOL_SIZE: usize = 4;
@@ -152,15 +154,21 @@ impl PluginVersion {
         component: &wasmtime::component::Component,
         spec: VersionSpec,
     ) -> anyhow::Result<PluginVersion> {
-        let mut linker: Linker<StoreState> = Linker::new(engine);
-        PluginWorld::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
-        // Imports outside the contract (a Rust guest's std links `wasi:cli/*`) trap if called:
-        // a plugin gets no file system, network or environment.
-        linker.define_unknown_imports_as_traps(component)?;
-        let pre = linker
-            .instantiate_pre(component)
-            .map_err(anyhow::Error::from)
-            .context("the component does not fit the waspmq:plugin contract")?;
+        // Imports outside the contract and WASI (`wasi:http`, a future WASI) are defined to
+        // trap if called, but only when the component needs it: wasmtime's stubbing defines the
+        // exact import name, which would shadow the semver-compatible WASI the host provides
+        // (a guest importing `wasi:cli/environment@0.2.9` is served by the host's 0.2.x).
+        let pre = match plugin_linker(engine)?.instantiate_pre(component) {
+            Ok(pre) => pre,
+            Err(_) => {
+                let mut linker = plugin_linker(engine)?;
+                linker.define_unknown_imports_as_traps(component)?;
+                linker
+                    .instantiate_pre(component)
+                    .map_err(anyhow::Error::from)
+                    .context("the component does not fit the waspmq:plugin contract")?
+            }
+        };
         let exports = Exports {
             lifecycle: lifecycle::GuestIndices::new(&pre)
                 .map_err(anyhow::Error::from)
@@ -233,6 +241,8 @@ impl PluginVersion {
             sql: self.spec.sql.clone(),
             kv: self.spec.kv.clone(),
             deadline: Instant::now() + INIT_TIMEOUT,
+            wasi: wasi::sandbox(&self.spec.name),
+            table: ResourceTable::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -269,11 +279,13 @@ impl PluginVersion {
             .as_ref()
             .map(|i| i.load(&mut store, &instance))
             .transpose()?;
-        store.data_mut().deadline = Instant::now() + INIT_TIMEOUT;
+        let deadline = Instant::now() + INIT_TIMEOUT;
+        store.data_mut().deadline = deadline;
         store.set_epoch_deadline(1);
-        let info = life
-            .call_init(&mut store, &self.spec.config_json)
+        let init = life.call_init(&mut store, &self.spec.config_json);
+        let info = tokio::time::timeout_at(past(deadline).into(), init)
             .await
+            .map_err(|_| anyhow!("init did not return within {INIT_TIMEOUT:?}"))?
             .map_err(anyhow::Error::from)
             .context("init trapped")?
             .map_err(|e| anyhow!("init refused: {e}"))?;
@@ -316,7 +328,14 @@ impl PluginVersion {
         let deadline = started + timeout;
         warm.store.data_mut().deadline = deadline;
         warm.store.set_epoch_deadline(1);
-        match warm.run(call).await {
+        let outcome = match tokio::time::timeout_at(past(deadline).into(), warm.run(call)).await {
+            Ok(outcome) => outcome,
+            // Waiting in a host call (a WASI `poll` on a clock, say): epoch interruption only
+            // stops running guest code, so this bounds the whole call. The dropped call leaves
+            // the instance unusable; it is dropped below.
+            Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
+        };
+        match outcome {
             Ok(answer) => {
                 warm.calls += 1;
                 if warm.calls < MAX_CALLS_PER_INSTANCE {
@@ -341,6 +360,22 @@ impl PluginVersion {
             }
         }
     }
+}
+
+/// The contract's imports and WASI 0.2, deny by default: no file system, network, environment
+/// or arguments (see `wasi::sandbox`), for language runtimes (Python, JavaScript, C).
+fn plugin_linker(engine: &Engine) -> anyhow::Result<Linker<StoreState>> {
+    let mut linker: Linker<StoreState> = Linker::new(engine);
+    PluginWorld::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// A moment just past `deadline`: an overrunning guest is normally stopped by the epoch
+/// callback (and reported as a timeout) first; the async timeout only catches a call that
+/// waits inside the host.
+fn past(deadline: Instant) -> Instant {
+    deadline + 2 * EPOCH_TICK
 }
 
 impl Warm {
