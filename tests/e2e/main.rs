@@ -24,4 +24,5 @@ mod mosquitto_clients;
 mod mqttjs;
 mod node_red;
 mod paho;
+mod paho5;
 mod rust_examples;

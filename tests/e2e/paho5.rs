@@ -1,0 +1,135 @@
+//! paho-mqtt 2.x (Python) speaking MQTT 5 to the real broker: CONNECT/CONNACK properties, QoS
+//! flows and their reason codes, retained messages, subscription options, shared
+//! subscriptions, request/response properties, message expiry, topic aliases, sessions, wills
+//! and server-side DISCONNECTs. Each test runs one scenario of a tests/python/paho5_*.py script
+//! (the observations are checked there, against exact values) and requires its `PASS` line.
+//! paho-mqtt 2.2.0 comes from tests/requirements.txt (scripts/test.sh installs it); a missing
+//! paho fails the test rather than skipping it.
+
+use std::net::SocketAddr;
+
+use crate::external::{python_script, Tool, TOOL_WAIT};
+use crate::support::{Broker, TCP_ONLY};
+
+/// How long one scenario may run: several round trips, each allowed [`TOOL_WAIT`] / 2 in the
+/// script, plus the will-delay waits.
+const SCENARIO_WAIT: std::time::Duration = std::time::Duration::from_secs(180);
+
+fn broker() -> Broker {
+    Broker::with_config(&format!("sys_interval = 0\n{TCP_ONLY}"))
+}
+
+/// Runs `python3 tests/python/<script> <scenario>` against `addr` and returns its PASS line.
+fn scenario_over(addr: SocketAddr, transport: &str, script: &str, scenario: &str) -> String {
+    let path = format!("tests/python/{script}");
+    let output = Tool::run(
+        &path,
+        python_script(&path)
+            .arg(scenario)
+            .env("MQTT_HOST", addr.ip().to_string())
+            .env("MQTT_PORT", addr.port().to_string())
+            .env("MQTT_TRANSPORT", transport)
+            .env("MQTT_WS_PATH", "/mqtt")
+            .env("TIMEOUT_SECS", (TOOL_WAIT.as_secs() / 2).to_string()),
+        SCENARIO_WAIT,
+    );
+    let pass = format!("PASS {scenario}:");
+    output
+        .lines()
+        .find(|line| line.starts_with(&pass))
+        .unwrap_or_else(|| panic!("{path} {scenario} printed no {pass:?} line:\n{output}"))
+        .to_owned()
+}
+
+/// [`scenario_over`] TCP on a fresh broker with default limits.
+fn scenario(script: &str, scenario: &str) -> String {
+    let broker = broker();
+    scenario_over(broker.addr(), "tcp", script, scenario)
+}
+
+// ---- CONNECT / CONNACK -------------------------------------------------------------------
+
+#[test]
+fn paho5_connack_announces_the_default_limits_and_capabilities_mqtt_3_2_2() {
+    scenario("paho5_connect.py", "connack_properties_default");
+}
+
+#[test]
+fn paho5_connack_carries_configured_limits_capped_expiry_and_server_keep_alive_mqtt_3_2_2_21() {
+    let broker = Broker::with_config(&format!(
+        "sys_interval = 0\nmax_keepalive = 20\n{TCP_ONLY}\n[limits]\nreceive_maximum = 50\n\
+         topic_alias_maximum = 8\nmax_packet_size = 65536\nmax_session_expiry = 600\n"
+    ));
+    scenario_over(
+        broker.addr(),
+        "tcp",
+        "paho5_connect.py",
+        "configured_connack_properties",
+    );
+}
+
+#[test]
+fn paho5_empty_client_id_gets_a_unique_assigned_client_identifier_mqtt_3_2_2_16() {
+    scenario("paho5_connect.py", "assigned_client_identifier");
+}
+
+#[test]
+fn paho5_broker_sends_no_more_than_the_clients_receive_maximum_mqtt_3_3_4_9() {
+    scenario("paho5_connect.py", "receive_maximum");
+}
+
+#[test]
+fn paho5_message_over_the_clients_maximum_packet_size_is_not_sent_mqtt_3_1_2_25() {
+    scenario("paho5_connect.py", "maximum_packet_size");
+}
+
+#[test]
+fn paho5_outbound_topic_aliases_stay_within_the_clients_maximum_mqtt_3_1_2_26_and_27() {
+    scenario("paho5_connect.py", "topic_alias_maximum");
+}
+
+// ---- QoS flows and reason codes ----------------------------------------------------------
+
+#[test]
+fn paho5_qos_0_1_2_round_trip_with_suback_puback_pubrec_reason_codes_mqtt_3_4_2_1() {
+    scenario("paho5_qos.py", "qos_levels_and_ack_reason_codes");
+}
+
+#[test]
+fn paho5_delivery_qos_is_the_minimum_of_published_and_granted_mqtt_3_8_4_8() {
+    scenario("paho5_qos.py", "delivery_qos_is_the_minimum");
+}
+
+#[test]
+fn paho5_unsuback_says_0x11_for_a_subscription_that_did_not_exist_mqtt_3_11_3_1() {
+    scenario("paho5_qos.py", "unsubscribe_reason_codes");
+}
+
+// ---- retained messages -------------------------------------------------------------------
+
+#[test]
+fn paho5_retain_handling_0_1_2_mqtt_3_3_1_9_to_11() {
+    scenario("paho5_retained.py", "retain_handling");
+}
+
+#[test]
+fn paho5_retain_as_published_keeps_the_retain_flag_mqtt_3_3_1_12_and_13() {
+    scenario("paho5_retained.py", "retain_as_published");
+}
+
+// ---- subscription options and kinds ------------------------------------------------------
+
+#[test]
+fn paho5_no_local_subscriber_does_not_get_its_own_messages_mqtt_3_8_3_3() {
+    scenario("paho5_subscriptions.py", "no_local");
+}
+
+#[test]
+fn paho5_subscription_identifiers_are_delivered_mqtt_3_3_4_3() {
+    scenario("paho5_subscriptions.py", "subscription_identifiers");
+}
+
+#[test]
+fn paho5_shared_subscription_splits_messages_between_two_members_section_4_8_2() {
+    scenario("paho5_subscriptions.py", "shared_subscription");
+}
