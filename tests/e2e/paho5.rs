@@ -133,3 +133,103 @@ fn paho5_subscription_identifiers_are_delivered_mqtt_3_3_4_3() {
 fn paho5_shared_subscription_splits_messages_between_two_members_section_4_8_2() {
     scenario("paho5_subscriptions.py", "shared_subscription");
 }
+
+// ---- PUBLISH properties ------------------------------------------------------------------
+
+#[test]
+fn paho5_request_response_properties_pass_through_unaltered_mqtt_3_3_2_15_to_20() {
+    scenario("paho5_properties.py", "request_response");
+}
+
+#[test]
+fn paho5_message_expiry_interval_is_decremented_by_the_time_waited_mqtt_3_3_2_6() {
+    scenario("paho5_properties.py", "message_expiry");
+}
+
+#[test]
+fn paho5_topic_aliases_set_by_the_publisher_stand_for_their_topics_mqtt_3_3_2_12() {
+    scenario("paho5_properties.py", "topic_alias_from_publisher");
+}
+
+// ---- sessions ----------------------------------------------------------------------------
+
+#[test]
+fn paho5_persistent_session_resumes_with_its_queued_qos1_messages_mqtt_3_1_2_5() {
+    scenario("paho5_sessions.py", "resume_with_queued_messages");
+}
+
+#[test]
+fn paho5_clean_start_discards_the_stored_session_mqtt_3_1_2_4() {
+    scenario("paho5_sessions.py", "clean_start_discards_the_session");
+}
+
+#[test]
+fn paho5_session_is_gone_after_its_expiry_interval_mqtt_3_1_2_23() {
+    scenario("paho5_sessions.py", "session_expires");
+}
+
+#[test]
+fn paho5_old_client_sees_disconnect_0x8e_on_session_takeover_mqtt_3_1_4_3() {
+    scenario("paho5_sessions.py", "session_takeover");
+}
+
+// ---- wills -------------------------------------------------------------------------------
+
+#[test]
+fn paho5_will_is_published_after_the_will_delay_when_the_connection_drops_mqtt_3_1_3_9() {
+    scenario("paho5_wills.py", "will_delay_after_a_dropped_connection");
+}
+
+#[test]
+fn paho5_normal_disconnect_discards_the_will_mqtt_3_14_4_3() {
+    scenario("paho5_wills.py", "no_will_after_a_normal_disconnect");
+}
+
+#[test]
+fn paho5_reconnecting_within_the_will_delay_cancels_the_will_mqtt_3_1_3_9() {
+    scenario(
+        "paho5_wills.py",
+        "no_will_when_reconnected_within_the_delay",
+    );
+}
+
+#[test]
+fn paho5_will_is_published_at_session_end_when_that_comes_before_the_delay_section_3_1_3_2_2() {
+    scenario("paho5_wills.py", "will_at_session_end_before_the_delay");
+}
+
+#[test]
+fn paho5_disconnect_0x04_publishes_the_will_section_3_14_2_1() {
+    scenario("paho5_wills.py", "disconnect_with_will_message_0x04");
+}
+
+// ---- MQTT 5 over WebSocket ---------------------------------------------------------------
+
+fn tcp_and_ws_broker() -> Broker {
+    Broker::with_config(&format!(
+        "sys_interval = 0\n{TCP_ONLY}\n[listeners.ws]\ntype = \"ws\"\nbind = \"127.0.0.1:0\"\n"
+    ))
+}
+
+#[test]
+fn paho5_over_websocket_qos_0_1_2_with_reason_codes() {
+    let broker = tcp_and_ws_broker();
+    let pass = scenario_over(
+        broker.listener("ws"),
+        "websockets",
+        "paho5_qos.py",
+        "qos_levels_and_ack_reason_codes",
+    );
+    assert!(pass.contains("0x10 without subscribers"), "{pass}");
+}
+
+#[test]
+fn paho5_over_websocket_session_takeover_disconnects_the_old_client_0x8e() {
+    let broker = tcp_and_ws_broker();
+    scenario_over(
+        broker.listener("ws"),
+        "websockets",
+        "paho5_sessions.py",
+        "session_takeover",
+    );
+}
