@@ -134,6 +134,19 @@ fn paho5_shared_subscription_splits_messages_between_two_members_section_4_8_2()
     scenario("paho5_subscriptions.py", "shared_subscription");
 }
 
+#[test]
+fn paho5_retained_message_carries_the_subscription_identifier_and_skips_shared_mqtt_3_3_4_3() {
+    scenario("paho5_subscriptions.py", "retained_messages_on_subscribe");
+}
+
+#[test]
+fn paho5_no_local_on_a_shared_subscription_is_disconnect_0x82_mqtt_3_8_3_4() {
+    scenario(
+        "paho5_subscriptions.py",
+        "shared_subscription_with_no_local_is_a_protocol_error",
+    );
+}
+
 // ---- PUBLISH properties ------------------------------------------------------------------
 
 #[test]
@@ -147,8 +160,21 @@ fn paho5_message_expiry_interval_is_decremented_by_the_time_waited_mqtt_3_3_2_6(
 }
 
 #[test]
+fn paho5_queued_message_expires_or_arrives_with_its_interval_lowered_mqtt_3_3_2_5_and_6() {
+    scenario("paho5_properties.py", "message_expiry_in_an_offline_queue");
+}
+
+#[test]
 fn paho5_topic_aliases_set_by_the_publisher_stand_for_their_topics_mqtt_3_3_2_12() {
     scenario("paho5_properties.py", "topic_alias_from_publisher");
+}
+
+#[test]
+fn paho5_retained_message_sent_through_an_alias_is_served_by_topic_name_mqtt_3_3_2_12() {
+    scenario(
+        "paho5_properties.py",
+        "retained_message_published_through_an_alias",
+    );
 }
 
 // ---- sessions ----------------------------------------------------------------------------
@@ -171,6 +197,14 @@ fn paho5_session_is_gone_after_its_expiry_interval_mqtt_3_1_2_23() {
 #[test]
 fn paho5_old_client_sees_disconnect_0x8e_on_session_takeover_mqtt_3_1_4_3() {
     scenario("paho5_sessions.py", "session_takeover");
+}
+
+#[test]
+fn paho5_unacknowledged_qos1_is_resent_with_dup_to_the_resuming_connection_mqtt_4_4_0_1() {
+    scenario(
+        "paho5_sessions.py",
+        "unacknowledged_message_is_resent_with_dup",
+    );
 }
 
 // ---- wills -------------------------------------------------------------------------------
@@ -201,6 +235,14 @@ fn paho5_will_is_published_at_session_end_when_that_comes_before_the_delay_secti
 #[test]
 fn paho5_disconnect_0x04_publishes_the_will_section_3_14_2_1() {
     scenario("paho5_wills.py", "disconnect_with_will_message_0x04");
+}
+
+#[test]
+fn paho5_silent_client_gets_disconnect_0x8d_and_its_will_is_published_mqtt_3_1_2_22() {
+    scenario(
+        "paho5_wills.py",
+        "keep_alive_timeout_disconnects_0x8d_and_publishes_the_will",
+    );
 }
 
 // ---- MQTT 5 over WebSocket ---------------------------------------------------------------

@@ -268,6 +268,26 @@ class Peer:
         self.client.loop_stop()
 
 
+OFFLINE = "paho5/offline/"
+
+
+def offline_signal(client_id):
+    """A will for connect(will=...) that `go_offline` turns into a signal."""
+    return (OFFLINE + client_id, b"offline", 1, None)
+
+
+def go_offline(peer, watcher):
+    """Disconnects `peer` (connected with `offline_signal` as its will) with DISCONNECT 0x04
+    and waits until `watcher` (subscribed to paho5/offline/#) receives that will. The broker
+    publishes it only after it has processed the DISCONNECT and put the session offline, so
+    what is published afterwards is queued for the offline session, never sent to the
+    closing connection (paho reports its own disconnect as soon as the packet is written)."""
+    peer.disconnect(reason=0x04)
+    signal = watcher.next_message(f"offline signal of {peer.client_id}")
+    expect_eq((signal.topic, signal.payload), (OFFLINE + peer.client_id, b"offline"),
+              "offline signal")
+
+
 def marker(peer, topic):
     """Publishes a QoS 1 marker on `topic` from `peer` (a subscriber of `topic` then knows
     everything published before it has been routed)."""

@@ -4,7 +4,10 @@ expiry interval, and topic aliases set by a paho publisher. One scenario per run
 paho5_common.py); driven by tests/e2e/paho5.rs."""
 import time
 
-from paho5_common import PacketTypes, Peer, check, expect_eq, marker, options, props, run
+from paho5_common import (
+    OFFLINE, PacketTypes, Peer, check, expect_eq, go_offline, marker, offline_signal, options,
+    props, run,
+)
 
 PUBLISH = PacketTypes.PUBLISH
 
@@ -131,7 +134,68 @@ def topic_alias_from_publisher():
     return f"delivered {seen}; alias 17 -> DISCONNECT 0x94"
 
 
+def message_expiry_in_an_offline_queue():
+    """[MQTT-3.3.2-5] A message queued for an offline session that expires before the session
+    returns is not delivered; [MQTT-3.3.2-6] one that has not expired is delivered with its
+    interval lowered by the time it waited."""
+    pub = Peer("paho5-qexp-pub")
+    pub.connected()
+    expect_eq(pub.subscribe(OFFLINE + "#", options(1)), [1], "SUBACK")
+    sub = Peer("paho5-qexp")
+    sub.connected(will=offline_signal("paho5-qexp"),
+                  properties=props(PacketTypes.CONNECT, SessionExpiryInterval=300))
+    expect_eq(sub.subscribe("paho5/qexp/#", options(1)), [1], "SUBACK")
+    go_offline(sub, pub)
+    pub.publish("paho5/qexp/long", b"long", qos=1,
+                properties=props(PUBLISH, MessageExpiryInterval=30))
+    pub.publish("paho5/qexp/short", b"short", qos=1,
+                properties=props(PUBLISH, MessageExpiryInterval=1))
+    queued_at = time.monotonic()
+    time.sleep(2.2)  # the whole seconds of the intervals are what is under test
+    back = Peer("paho5-qexp")
+    session_present, reason, _ = back.connect(
+        clean_start=False, properties=props(PacketTypes.CONNECT, SessionExpiryInterval=0))
+    expect_eq((session_present, reason), (True, 0), "CONNACK on resume")
+    marker(pub, "paho5/qexp/marker")
+    waited = time.monotonic() - queued_at
+    got = back.messages_before("paho5/qexp/marker")
+    expect_eq([m.payload for m in got], [b"long"], "queued messages delivered")
+    left = getattr(got[0].properties, "MessageExpiryInterval", None)
+    check(left is not None and 30 - waited - 1 <= left <= 28,
+          f"Message Expiry Interval {left} after {waited:.1f}s queued (published with 30)")
+    back.disconnect()
+    pub.disconnect()
+    return f"expired one dropped; the other arrived with {left}s left after {waited:.1f}s"
+
+
+def retained_message_published_through_an_alias():
+    """[MQTT-3.3.2-12] [MQTT-3.1.2-27] A retained message a publisher sent with an empty topic
+    and an alias is stored under the alias's topic and served to a later subscriber by its
+    name, without the publisher's alias."""
+    pub = Peer("paho5-aret-pub")
+    pub.connected()
+    pub.publish("paho5/aret/t", b"first", qos=1, retain=True,
+                properties=props(PUBLISH, TopicAlias=3))
+    pub.publish("", b"second", qos=1, retain=True, properties=props(PUBLISH, TopicAlias=3))
+    sub = Peer("paho5-aret-sub")
+    sub.connected()
+    expect_eq(sub.subscribe("paho5/aret/#", options(1)), [1], "SUBACK")
+    kept = sub.next_message("the retained message")
+    expect_eq((kept.topic, kept.payload, kept.retain), ("paho5/aret/t", b"second", True),
+              "retained message")
+    check(not hasattr(kept.properties, "TopicAlias"), "the publisher's alias was served")
+    pub.publish("paho5/aret/t", b"", qos=1, retain=True)
+    marker(pub, "paho5/aret/marker")
+    expect_eq([m.payload for m in sub.messages_before("paho5/aret/marker")], [b""],
+              "the clearing message")
+    sub.disconnect()
+    pub.disconnect()
+    return "retained under paho5/aret/t, served without alias"
+
+
 run({
+    "message_expiry_in_an_offline_queue": message_expiry_in_an_offline_queue,
+    "retained_message_published_through_an_alias": retained_message_published_through_an_alias,
     "request_response": request_response,
     "message_expiry": message_expiry,
     "topic_alias_from_publisher": topic_alias_from_publisher,

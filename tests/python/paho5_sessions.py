@@ -4,7 +4,10 @@ one, and a session taken over by a second connection. One scenario per run (see
 paho5_common.py); driven by tests/e2e/paho5.rs."""
 import time
 
-from paho5_common import PacketTypes, Peer, check, expect_eq, marker, options, props, run
+from paho5_common import (
+    OFFLINE, PacketTypes, Peer, check, expect_eq, go_offline, marker, offline_signal, options,
+    props, run,
+)
 
 CONNECT = PacketTypes.CONNECT
 
@@ -14,21 +17,25 @@ def persistent(client_id, expiry=300):
 
 
 def offline_session(client_id, topic):
-    """Connects `client_id` with a 300 s session, subscribes `topic` at QoS 1, disconnects."""
+    """Connects `client_id` with a 300 s session, subscribes `topic` at QoS 1 and goes
+    offline; returns a connected publisher that saw the session go offline."""
+    pub = Peer(f"{client_id}-pub")
+    pub.connected()
+    expect_eq(pub.subscribe(OFFLINE + "#", options(1)), [1], "SUBACK")
     peer = Peer(client_id)
-    session_present, reason, _ = peer.connect(clean_start=True, **persistent(client_id))
+    session_present, reason, _ = peer.connect(clean_start=True, will=offline_signal(client_id),
+                                              **persistent(client_id))
     expect_eq((session_present, reason), (False, 0), "first CONNACK (session present, reason)")
     expect_eq(peer.subscribe(topic, options(1)), [1], "SUBACK")
-    peer.disconnect()
+    go_offline(peer, pub)
+    return pub
 
 
 def resume_with_queued_messages():
     """[MQTT-3.1.2-5] Clean Start 0 resumes the session: CONNACK says Session Present
     [MQTT-3.2.2-3], the subscription is still there, and the QoS 1 messages published while
     the client was away arrive in order, once each."""
-    offline_session("paho5-resume", "paho5/resume/#")
-    pub = Peer("paho5-resume-pub")
-    pub.connected()
+    pub = offline_session("paho5-resume", "paho5/resume/#")
     for n in range(1, 4):
         expect_eq(pub.publish("paho5/resume/t", f"q{n}".encode(), qos=1), 0,
                   "PUBACK reason (the offline session matched)")
@@ -49,9 +56,7 @@ def resume_with_queued_messages():
 def clean_start_discards_the_session():
     """[MQTT-3.1.2-4] Clean Start 1 discards the stored session: CONNACK says no session, the
     queued messages are not delivered and the old subscription is gone (PUBACK 0x10)."""
-    offline_session("paho5-clean", "paho5/clean/#")
-    pub = Peer("paho5-clean-pub")
-    pub.connected()
+    pub = offline_session("paho5-clean", "paho5/clean/#")
     expect_eq(pub.publish("paho5/clean/t", b"queued", qos=1), 0, "PUBACK reason (queued)")
     fresh = Peer("paho5-clean")
     session_present, reason, _ = fresh.connect(clean_start=True, **persistent("paho5-clean"))
@@ -123,7 +128,42 @@ def session_takeover():
     return "old client got DISCONNECT 0x8E; new one resumed the session"
 
 
+def unacknowledged_message_is_resent_with_dup():
+    """[MQTT-4.4.0-1] A session resumed by a new connection gets its unacknowledged QoS 1
+    message again, with the original packet identifier and DUP=1 [MQTT-3.3.1-1]; the one
+    acknowledged before is not resent, and new messages flow with DUP=0."""
+    old = Peer("paho5-inflight", manual_ack=True)
+    old.connected(**persistent("paho5-inflight"))
+    expect_eq(old.subscribe("paho5/inflight", options(1)), [1], "SUBACK")
+    pub = Peer("paho5-inflight-pub")
+    pub.connected()
+    pub.publish("paho5/inflight", b"acked", qos=1)
+    pub.publish("paho5/inflight", b"unacked", qos=1)
+    acked, unacked = old.next_message("acked"), old.next_message("unacked")
+    expect_eq((acked.payload, unacked.payload), (b"acked", b"unacked"), "first deliveries")
+    expect_eq((acked.dup, unacked.dup), (False, False), "DUP on first delivery")
+    old.client.ack(acked.mid, 1)
+    # The PUBACK must reach the broker before the takeover: a marker QoS 1 publish from the
+    # same connection is answered only after the PUBACK ahead of it was read.
+    expect_eq(old.publish("paho5/inflight-marker", b"marker", qos=1), 0x10, "PUBACK reason")
+    new = Peer("paho5-inflight")
+    session_present, reason, _ = new.connect(clean_start=False, **persistent("paho5-inflight"))
+    expect_eq((session_present, reason), (True, 0), "CONNACK of the taking-over connection")
+    expect_eq(old.next_disconnect("takeover")[0], 0x8E, "DISCONNECT reason on the old one")
+    old.stop()
+    again = new.next_message("the resent message")
+    expect_eq((again.payload, again.dup, again.mid), (b"unacked", True, unacked.mid),
+              "resent message (payload, DUP, packet id)")
+    pub.publish("paho5/inflight", b"fresh", qos=1)
+    fresh = new.next_message("a new message")
+    expect_eq((fresh.payload, fresh.dup), (b"fresh", False), "new message after the resend")
+    new.disconnect(properties=props(PacketTypes.DISCONNECT, SessionExpiryInterval=0))
+    pub.disconnect()
+    return f"resent {again.payload!r} with DUP=1 and packet id {again.mid}"
+
+
 run({
+    "unacknowledged_message_is_resent_with_dup": unacknowledged_message_is_resent_with_dup,
     "resume_with_queued_messages": resume_with_queued_messages,
     "clean_start_discards_the_session": clean_start_discards_the_session,
     "session_expires": session_expires,

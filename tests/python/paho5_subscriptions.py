@@ -102,7 +102,51 @@ def shared_subscription():
     return f"split {len(got[0])}/{len(got[1])}"
 
 
+def retained_messages_on_subscribe():
+    """A retained message sent because of a new subscription carries that subscription's
+    identifier [MQTT-3.3.4-3] and RETAIN=1 [MQTT-3.3.1-9]; a shared subscription gets no
+    retained messages when it is made [MQTT-3.8.4 / section 4.8.2]."""
+    pub = Peer("paho5-rsub-pub")
+    pub.connected()
+    pub.publish("paho5/rsub/t", b"kept", qos=1, retain=True)
+    sub = Peer("paho5-rsub")
+    sub.connected()
+    expect_eq(sub.subscribe("paho5/rsub-marker", options(1)), [1], "SUBACK")
+    expect_eq(sub.subscribe("$share/g/paho5/rsub/#", options(1)), [1], "SUBACK (shared)")
+    marker(pub, "paho5/rsub-marker")
+    expect_eq([m.payload for m in sub.messages_before("paho5/rsub-marker")], [],
+              "retained messages for the shared subscription")
+    expect_eq(sub.subscribe("paho5/rsub/+", options(1),
+                            props(PacketTypes.SUBSCRIBE, SubscriptionIdentifier=321)),
+              [1], "SUBACK (id 321)")
+    retained = sub.next_message("the retained message")
+    expect_eq((retained.topic, retained.payload, retained.retain),
+              ("paho5/rsub/t", b"kept", True), "retained message")
+    expect_eq(getattr(retained.properties, "SubscriptionIdentifier", None), [321],
+              "Subscription Identifier on the retained message")
+    pub.publish("paho5/rsub/t", b"", qos=1, retain=True)
+    sub.disconnect()
+    pub.disconnect()
+    return "retained message carried id [321]; none for the shared subscription"
+
+
+def shared_subscription_with_no_local_is_a_protocol_error():
+    """[MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error: the broker
+    answers with DISCONNECT 0x82 (Protocol Error), which paho reports."""
+    peer = Peer("paho5-share-nl")
+    peer.connected()
+    peer.client.subscribe("$share/g/paho5/nl", options=options(1, no_local=True))
+    reason, found = peer.next_disconnect("DISCONNECT for No Local on a shared subscription")
+    expect_eq(reason, 0x82, "DISCONNECT reason")
+    check("ReasonString" in found, f"DISCONNECT without a Reason String: {found}")
+    peer.stop()
+    return f"DISCONNECT 0x82 {found.get('ReasonString')!r}"
+
+
 run({
+    "retained_messages_on_subscribe": retained_messages_on_subscribe,
+    "shared_subscription_with_no_local_is_a_protocol_error":
+        shared_subscription_with_no_local_is_a_protocol_error,
     "no_local": no_local,
     "subscription_identifiers": subscription_identifiers,
     "shared_subscription": shared_subscription,

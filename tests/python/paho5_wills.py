@@ -127,7 +127,31 @@ def disconnect_with_will_message_0x04():
     return "DISCONNECT 0x04 published the will once"
 
 
+def keep_alive_timeout_disconnects_0x8d_and_publishes_the_will():
+    """[MQTT-3.1.2-22] A client silent for 1.5 times its Keep Alive (1 s) is disconnected:
+    the broker sends DISCONNECT 0x8D (Keep Alive timeout), which paho reads once its network
+    loop runs again, and the will is published (no DISCONNECT came from the client)."""
+    watch = watcher()
+    peer = Peer("paho5-silent")
+    will = props(PacketTypes.WILLMESSAGE, ContentType="text/plain",
+                 UserProperty=[("reason", "test")])
+    peer.connected(keepalive=1, will=("paho5/will/paho5-silent", b"paho5-silent gone", 1, will))
+    peer.client.loop_stop()  # paho sends no PINGREQ while its loop is stopped
+    silent_since = time.monotonic()
+    expect_will(watch, "paho5-silent")
+    waited = time.monotonic() - silent_since
+    check(waited >= 1.0, f"disconnected {waited:.2f}s into a 1 s keep alive")
+    peer.client.loop_start()
+    reason, _ = peer.next_disconnect("the broker's DISCONNECT")
+    expect_eq(reason, 0x8D, "DISCONNECT reason after the keep-alive timeout")
+    peer.stop()
+    watch.disconnect()
+    return f"DISCONNECT 0x8D and will {waited:.1f}s after going silent"
+
+
 run({
+    "keep_alive_timeout_disconnects_0x8d_and_publishes_the_will":
+        keep_alive_timeout_disconnects_0x8d_and_publishes_the_will,
     "will_delay_after_a_dropped_connection": will_delay_after_a_dropped_connection,
     "no_will_after_a_normal_disconnect": no_will_after_a_normal_disconnect,
     "no_will_when_reconnected_within_the_delay": no_will_when_reconnected_within_the_delay,
