@@ -74,6 +74,14 @@ fn paho5_empty_client_id_gets_a_unique_assigned_client_identifier_mqtt_3_2_2_16(
 }
 
 #[test]
+fn paho5_publish_over_the_brokers_maximum_packet_size_is_disconnect_0x95_mqtt_3_2_2_15() {
+    scenario(
+        "paho5_connect.py",
+        "packet_over_the_brokers_maximum_is_refused",
+    );
+}
+
+#[test]
 fn paho5_broker_sends_no_more_than_the_clients_receive_maximum_mqtt_3_3_4_9() {
     scenario("paho5_connect.py", "receive_maximum");
 }
@@ -103,6 +111,21 @@ fn paho5_delivery_qos_is_the_minimum_of_published_and_granted_mqtt_3_8_4_8() {
 #[test]
 fn paho5_unsuback_says_0x11_for_a_subscription_that_did_not_exist_mqtt_3_11_3_1() {
     scenario("paho5_qos.py", "unsubscribe_reason_codes");
+}
+
+#[test]
+fn paho5_one_subscribe_with_three_filters_gets_their_granted_qos_in_order_mqtt_3_9_3_1() {
+    scenario("paho5_qos.py", "several_filters_in_one_subscribe");
+}
+
+#[test]
+fn paho5_hash_does_not_match_dollar_topics_and_sys_publish_is_0x87_mqtt_4_7_2_1() {
+    scenario("paho5_qos.py", "dollar_topics");
+}
+
+#[test]
+fn paho5_pipelined_qos1_and_qos2_bursts_arrive_once_each_in_order_mqtt_4_6_0_6() {
+    scenario("paho5_qos.py", "ordered_burst");
 }
 
 // ---- retained messages -------------------------------------------------------------------
@@ -190,7 +213,7 @@ fn paho5_clean_start_discards_the_stored_session_mqtt_3_1_2_4() {
 }
 
 #[test]
-fn paho5_session_is_gone_after_its_expiry_interval_mqtt_3_1_2_23() {
+fn paho5_session_is_gone_after_its_expiry_interval_section_3_1_2_11_2() {
     scenario("paho5_sessions.py", "session_expires");
 }
 
@@ -230,6 +253,14 @@ fn paho5_reconnecting_within_the_will_delay_cancels_the_will_mqtt_3_1_3_9() {
 #[test]
 fn paho5_will_is_published_at_session_end_when_that_comes_before_the_delay_section_3_1_3_2_2() {
     scenario("paho5_wills.py", "will_at_session_end_before_the_delay");
+}
+
+#[test]
+fn paho5_clean_start_reconnect_publishes_the_delayed_will_at_once_section_3_1_3_2_2() {
+    scenario(
+        "paho5_wills.py",
+        "will_published_when_clean_start_ends_the_session",
+    );
 }
 
 #[test]

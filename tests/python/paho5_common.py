@@ -20,14 +20,18 @@ import threading
 import time
 import traceback
 
-import paho.mqtt
-import paho.mqtt.client as mqtt
-from paho.mqtt import _packet
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paho.mqtt.subscribeoptions import SubscribeOptions
+try:
+    import paho.mqtt
+    import paho.mqtt.client as mqtt
+    from paho.mqtt import _packet
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+    from paho.mqtt.subscribeoptions import SubscribeOptions
+except ImportError as missing:
+    sys.exit(f"FAIL: paho-mqtt 2.x is not importable ({missing}): "
+             "`pip install -r tests/requirements.txt` (scripts/test.sh does)")
 
 HOST = os.getenv("MQTT_HOST", "127.0.0.1")
 PORT = int(os.getenv("MQTT_PORT", "1883"))
@@ -101,12 +105,6 @@ def options(qos, no_local=False, retain_as_published=False, retain_handling=0):
         retainAsPublished=retain_as_published,
         retainHandling=retain_handling,
     )
-
-
-def unique(prefix):
-    """A client id / topic part unique to this run (scenarios share one broker per test only,
-    but unique names keep a failure's log readable)."""
-    return f"{prefix}-{os.getpid()}"
 
 
 class Peer:

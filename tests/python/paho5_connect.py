@@ -10,14 +10,15 @@ and the others a broker with default limits.
 import time
 
 from paho5_common import (
-    Failure, PacketTypes, Peer, check, expect_eq, marker, options, props, run,
+    OFFLINE, Failure, PacketTypes, Peer, check, expect_eq, go_offline, marker, offline_signal,
+    options, props, run,
 )
 
 CONNECT = PacketTypes.CONNECT
 
 
 def connack_properties_default():
-    """[MQTT-3.2.2-*] A default broker announces its limits and capabilities, and nothing it
+    """Section 3.2.2.3: a default broker announces its limits and capabilities, and nothing it
     was not asked about (no Server Keep Alive, no Session Expiry, no Assigned Client Id)."""
     peer = Peer("paho5-caps-default")
     session_present, reason, found = peer.connect(
@@ -40,7 +41,7 @@ def connack_properties_default():
 
 def configured_connack_properties():
     """The configured limits reach the CONNACK: Receive Maximum, Maximum Packet Size, Topic
-    Alias Maximum, a Session Expiry Interval capped to max_session_expiry [MQTT-3.2.2-*] and a
+    Alias Maximum, a Session Expiry Interval capped to max_session_expiry (3.2.2.3.2) and a
     Server Keep Alive lowering the client's 60 s [MQTT-3.2.2-21]."""
     peer = Peer("paho5-caps-configured")
     found = peer.connected(keepalive=60,
@@ -64,9 +65,16 @@ def configured_connack_properties():
 
 def assigned_client_identifier():
     """[MQTT-3.2.2-16] An empty client id gets an Assigned Client Identifier, unique per
-    session, and the assigned id is a working identity (a message reaches it)."""
+    session; the assigned id is a working identity (a message reaches it) and names the
+    session, which a later connection with that id resumes."""
+    watcher = Peer("paho5-assigned-watcher")
+    watcher.connected()
+    expect_eq(watcher.subscribe(OFFLINE + "#", options(1)), [1], "SUBACK")
     first, second = Peer(""), Peer("")
-    one = first.connected().get("AssignedClientIdentifier")
+    # The offline signal (a will on the client's id) needs the id, known only now: the
+    # first connection has no will and is dropped; its resumption carries the signal.
+    one = first.connected(properties=props(CONNECT, SessionExpiryInterval=300)).get(
+        "AssignedClientIdentifier")
     two = second.connected().get("AssignedClientIdentifier")
     check(isinstance(one, str) and one, f"no Assigned Client Identifier: {one!r}")
     check(isinstance(two, str) and two, f"no Assigned Client Identifier: {two!r}")
@@ -75,9 +83,44 @@ def assigned_client_identifier():
     expect_eq(second.publish("paho5/assigned", b"to " + one.encode(), qos=1), 0, "PUBACK reason")
     message = first.next_message("on paho5/assigned")
     expect_eq(message.payload, b"to " + one.encode(), "payload")
-    first.disconnect()
+    first.drop()
+
+    again = Peer(one)
+    session_present, reason, found = again.connect(
+        clean_start=False, will=offline_signal(one),
+        properties=props(CONNECT, SessionExpiryInterval=300))
+    expect_eq((session_present, reason), (True, 0), f"CONNACK resuming {one!r}")
+    check("AssignedClientIdentifier" not in found, "an id was assigned to a named client")
+    go_offline(again, watcher)
+    expect_eq(second.publish("paho5/assigned", b"queued", qos=1), 0, "PUBACK (offline session)")
+    last = Peer(one)
+    session_present, reason, _ = last.connect(
+        clean_start=False, properties=props(CONNECT, SessionExpiryInterval=0))
+    expect_eq((session_present, reason), (True, 0), "CONNACK on the second resume")
+    expect_eq(last.next_message("queued for the assigned id").payload, b"queued", "payload")
+    last.disconnect()
     second.disconnect()
-    return f"assigned {one!r} and {two!r}"
+    watcher.disconnect()
+    return f"assigned {one!r} and {two!r}; {one!r} resumed twice"
+
+
+def packet_over_the_brokers_maximum_is_refused():
+    """[MQTT-3.2.2-15] section 4.13: a PUBLISH larger than the broker's Maximum Packet Size
+    ends the connection with DISCONNECT 0x95 (Packet too large) and is not delivered."""
+    sub = Peer("paho5-toolarge-sub")
+    sub.connected()
+    expect_eq(sub.subscribe("paho5/toolarge/#", options(1)), [1], "SUBACK")
+    pub = Peer("paho5-toolarge")
+    maximum = pub.connected()["MaximumPacketSize"]
+    pub.client.publish("paho5/toolarge/t", b"x" * maximum, qos=1)
+    reason, found = pub.next_disconnect("DISCONNECT for a packet over the maximum")
+    expect_eq(reason, 0x95, "DISCONNECT reason")
+    pub.stop()
+    marker(sub, "paho5/toolarge/marker")
+    expect_eq([m.payload[:8] for m in sub.messages_before("paho5/toolarge/marker")], [],
+              "messages delivered")
+    sub.disconnect()
+    return f"DISCONNECT 0x95 {found.get('ReasonString')!r} for a {maximum}-byte payload"
 
 
 def receive_maximum():
@@ -187,6 +230,7 @@ run({
     "connack_properties_default": connack_properties_default,
     "configured_connack_properties": configured_connack_properties,
     "assigned_client_identifier": assigned_client_identifier,
+    "packet_over_the_brokers_maximum_is_refused": packet_over_the_brokers_maximum_is_refused,
     "receive_maximum": receive_maximum,
     "maximum_packet_size": maximum_packet_size,
     "topic_alias_maximum": topic_alias_maximum,

@@ -1,6 +1,6 @@
 """paho-mqtt 2.x, MQTT 5: QoS 0/1/2 flows with the reason codes of SUBACK, PUBACK, PUBREC and
 UNSUBACK. One scenario per run (see paho5_common.py); driven by tests/e2e/paho5.rs."""
-from paho5_common import PUBRECS, Peer, expect_eq, marker, options, run
+from paho5_common import PUBRECS, TIMEOUT, Peer, check, expect_eq, marker, options, run
 
 
 def pubrec_reason(mid):
@@ -91,7 +91,79 @@ def unsubscribe_reason_codes():
     return f"UNSUBACK {codes}"
 
 
+def several_filters_in_one_subscribe():
+    """[MQTT-3.8.4-6] [MQTT-3.9.3-1] One SUBSCRIBE with three filters is answered by one
+    SUBACK whose reason codes follow the filters' order: the QoS granted to each."""
+    sub = Peer("paho5-multi")
+    sub.connected()
+    result, mid = sub.client.subscribe([
+        ("paho5/multi/zero", options(0)),
+        ("$share/g/paho5/multi/two", options(2)),
+        ("paho5/multi/+/one", options(1)),
+    ])
+    expect_eq(result, 0, "subscribe queued")
+    codes = sub._wait_ack(("SUBACK", mid))
+    expect_eq(codes, [0, 2, 1], "SUBACK reason codes")
+    pub = Peer("paho5-multi-pub")
+    pub.connected()
+    for topic in ("paho5/multi/zero", "paho5/multi/two", "paho5/multi/x/one"):
+        publish_qos2(pub, topic, topic.encode())
+    got = sorted((m.topic, m.qos) for m in (sub.next_message("1"), sub.next_message("2"),
+                                            sub.next_message("3")))
+    expect_eq(got, [("paho5/multi/two", 2), ("paho5/multi/x/one", 1), ("paho5/multi/zero", 0)],
+              "deliveries")
+    sub.disconnect()
+    pub.disconnect()
+    return f"SUBACK {codes}"
+
+
+def dollar_topics():
+    """[MQTT-4.7.2-1] A `#` subscription does not match topics starting with `$`; a client
+    publishing to $SYS is refused with PUBACK 0x87 (Not authorized)."""
+    sub = Peer("paho5-dollar")
+    sub.connected()
+    expect_eq(sub.subscribe("#", options(1)), [1], "SUBACK for #")
+    expect_eq(sub.publish("$SYS/paho5", b"x", qos=1), 0x87, "PUBACK for a $SYS topic")
+    expect_eq(sub.publish("$paho5/t", b"x", qos=1), 0x10, "PUBACK for a $ topic nobody matches")
+    marker(sub, "paho5/dollar/marker")
+    expect_eq([m.topic for m in sub.messages_before("paho5/dollar/marker")], [],
+              "messages # received before the marker")
+    sub.disconnect()
+    return "# skipped $ topics; $SYS publish got 0x87"
+
+
+def ordered_burst():
+    """[MQTT-4.6.0-6] Topics are ordered: 300 QoS 1 and then 200 QoS 2 messages pipelined by
+    paho (as many in flight as the broker's Receive Maximum allows) reach a subscriber once
+    each, in the order published, at their QoS."""
+    sub = Peer("paho5-burst-sub")
+    sub.connected()
+    expect_eq(sub.subscribe("paho5/burst/#", options(2)), [2], "SUBACK")
+    pub = Peer("paho5-burst-pub")
+    pub.connected()
+    result = {}
+    for qos, count in ((1, 300), (2, 200)):
+        topic = f"paho5/burst/q{qos}"
+        infos = [pub.client.publish(topic, f"{qos}-{n}".encode(), qos=qos) for n in range(count)]
+        for info in infos:
+            info.wait_for_publish(TIMEOUT)
+            check(info.is_published(), f"QoS {qos} message {info.mid} never acknowledged")
+        got = [sub.next_message(f"QoS {qos} burst") for _ in range(count)]
+        expect_eq([(m.topic, m.payload, m.qos) for m in got],
+                  [(topic, f"{qos}-{n}".encode(), qos) for n in range(count)],
+                  f"QoS {qos} burst as received")
+        result[qos] = count
+    marker(pub, "paho5/burst/marker")
+    expect_eq(len(sub.messages_before("paho5/burst/marker")), 0, "extra copies")
+    sub.disconnect()
+    pub.disconnect()
+    return f"in order, once each: {result}"
+
+
 run({
+    "ordered_burst": ordered_burst,
+    "several_filters_in_one_subscribe": several_filters_in_one_subscribe,
+    "dollar_topics": dollar_topics,
     "qos_levels_and_ack_reason_codes": qos_levels_and_ack_reason_codes,
     "delivery_qos_is_the_minimum": delivery_qos_is_the_minimum,
     "unsubscribe_reason_codes": unsubscribe_reason_codes,

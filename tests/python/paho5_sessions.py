@@ -73,7 +73,7 @@ def clean_start_discards_the_session():
 
 
 def session_expires():
-    """[MQTT-3.1.2-23] A session with Session Expiry Interval 1 is gone once the interval has
+    """Section 3.1.2.11.2: a session with Session Expiry Interval 1 is gone once the interval has
     passed after the disconnect: reconnecting with Clean Start 0 finds no session."""
     offline_session_peer = Peer("paho5-expire")
     offline_session_peer.connected(clean_start=True, **persistent("paho5-expire", expiry=1))
