@@ -247,9 +247,17 @@ class Peer:
         self.next_disconnect("after our DISCONNECT")
         self.client.loop_stop()
 
+    def flush(self):
+        """Returns once the broker has read everything this client sent so far (PUBACKs paho
+        sends after on_message included): a QoS 1 publish queued behind them is answered."""
+        reason = self.publish("paho5/flush", b"", qos=1)
+        check(reason < 0x80, f"{self.client_id}: PUBACK {reason:#x} for the flush")
+
     def drop(self):
         """Closes the network connection without a DISCONNECT packet (the broker sees it
-        drop, as when a device loses power), then stops the network thread."""
+        drop, as when a device loses power), then stops the network thread. What was sent
+        before (acknowledgements included) has reached the broker."""
+        self.flush()
         self.client.loop_stop()
         sock = self.client.socket()
         check(sock is not None, f"{self.client_id}: no socket to drop")

@@ -41,8 +41,9 @@ def connack_properties_default():
 
 def configured_connack_properties():
     """The configured limits reach the CONNACK: Receive Maximum, Maximum Packet Size, Topic
-    Alias Maximum, a Session Expiry Interval capped to max_session_expiry (3.2.2.3.2) and a
-    Server Keep Alive lowering the client's 60 s [MQTT-3.2.2-21]."""
+    Alias Maximum (and it is enforced), a Session Expiry Interval capped to max_session_expiry
+    (3.2.2.3.2) and a Server Keep Alive lowering the client's 60 s or replacing its 0, but not
+    raising its 10 [MQTT-3.2.2-21]."""
     peer = Peer("paho5-caps-configured")
     found = peer.connected(keepalive=60,
                            properties=props(CONNECT, SessionExpiryInterval=3600))
@@ -60,6 +61,24 @@ def configured_connack_properties():
     # paho adopts the Server Keep Alive [MQTT-3.2.2-21].
     expect_eq(peer.client._keepalive, 20, "keep alive paho uses after the CONNACK")
     peer.disconnect()
+
+    # Keep alive 0 (none) is raised to the cap too; 10, under the cap, is left alone.
+    for keepalive, expected in ((0, 20), (10, None)):
+        other = Peer(f"paho5-caps-keepalive-{keepalive}")
+        got = other.connected(keepalive=keepalive).get("ServerKeepAlive")
+        expect_eq(got, expected, f"Server Keep Alive for a keep alive of {keepalive}")
+        other.disconnect()
+
+    # The configured Topic Alias Maximum is enforced: alias 8 works, 9 is DISCONNECT 0x94.
+    aliased = Peer("paho5-caps-alias")
+    aliased.connected()
+    expect_eq(aliased.publish("paho5/caps/t", b"x", qos=1,
+                              properties=props(PacketTypes.PUBLISH, TopicAlias=8)),
+              0x10, "PUBACK for alias 8")
+    aliased.client.publish("paho5/caps/t", b"x", qos=1,
+                           properties=props(PacketTypes.PUBLISH, TopicAlias=9))
+    expect_eq(aliased.next_disconnect("alias 9")[0], 0x94, "DISCONNECT reason for alias 9")
+    aliased.stop()
     return f"CONNACK {found}"
 
 

@@ -40,6 +40,17 @@ impl StoredWill {
     }
 }
 
+/// What became of a delayed will handed to [`SessionSlot::park_will`].
+#[derive(Debug)]
+pub enum Parking {
+    /// Kept in the offline session until its delay passes.
+    Parked,
+    /// The client came back to the session first: the will is not sent [MQTT-3.1.3-9].
+    Cancelled,
+    /// A Clean Start ended the session first: the will is due now.
+    SessionEnded(StoredWill),
+}
+
 /// The connection attached to a session.
 #[derive(Debug)]
 struct Owner {
@@ -231,14 +242,19 @@ impl SessionSlot {
         }
     }
 
-    /// Keeps a delayed will while the session is offline, unless the client came back.
-    pub fn park_will(&self, generation: u64, will: StoredWill) -> bool {
+    /// Keeps a delayed will while the session is offline. Between the release that handed the
+    /// will out and this call a new connection may have opened the session: coming back to it
+    /// cancels the will [MQTT-3.1.3-9], but a Clean Start ends it, and a session that ends
+    /// before the delay has passed publishes its will at once (section 3.1.3.2.2).
+    pub fn park_will(&self, generation: u64, will: StoredWill) -> Parking {
         let mut state = self.state.lock();
-        if state.generation == generation && state.owner.is_none() && !state.ended {
+        if state.ended {
+            Parking::SessionEnded(will)
+        } else if state.generation == generation && state.owner.is_none() {
             state.will = Some(will);
-            true
+            Parking::Parked
         } else {
-            false
+            Parking::Cancelled
         }
     }
 
@@ -650,10 +666,69 @@ mod tests {
                 protocol: crate::protocol::ProtocolVersion::V5,
             },
         };
-        assert!(first.slot.park_will(released.generation, will));
+        assert!(matches!(
+            first.slot.park_will(released.generation, will),
+            Parking::Parked
+        ));
         let (second, _) = open(&r, "c", false, 2, 100);
         assert!(second.previous_will.is_some());
         assert!(second.slot.take_parked_will(released.generation).is_none());
+    }
+
+    fn delayed_will() -> StoredWill {
+        StoredWill {
+            will: Will {
+                topic: "w".into(),
+                payload: bytes::Bytes::new(),
+                qos: crate::protocol::QoS::AtMostOnce,
+                retain: false,
+                properties: crate::protocol::Properties {
+                    will_delay_interval: Some(30),
+                    ..Default::default()
+                },
+            },
+            client: ClientInfo {
+                client_id: "c".into(),
+                username: None,
+                peer: None,
+                listener: "default".into(),
+                protocol: crate::protocol::ProtocolVersion::V5,
+            },
+        }
+    }
+
+    #[test]
+    fn clean_start_between_release_and_parking_publishes_the_delayed_will_section_3_1_3_2_2() {
+        // The connection released the session (taking its will out to park it), and a new
+        // connection with Clean Start opened it before the will was parked: the session ended
+        // before the delay, so the will is due now rather than lost.
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, _) = open(&r, "c", false, 1, 100);
+        let released = r.release(&first.slot, 1).unwrap();
+        let (second, _) = open(&r, "c", true, 2, 100);
+        assert!(second.previous_will.is_none());
+        match first.slot.park_will(released.generation, delayed_will()) {
+            Parking::SessionEnded(will) => assert_eq!(will.delay(), 30),
+            other => panic!("expected the will to be due, got {other:?}"),
+        }
+        assert!(second.slot.take_parked_will(released.generation).is_none());
+    }
+
+    #[test]
+    fn resume_between_release_and_parking_cancels_the_delayed_will_mqtt_3_1_3_9() {
+        let r = SessionRegistry::new(SubscriptionTree::new());
+        let (first, _) = open(&r, "c", false, 1, 100);
+        let released = r.release(&first.slot, 1).unwrap();
+        let (second, _) = open(&r, "c", false, 2, 100);
+        assert!(second.session_present);
+        assert!(matches!(
+            first.slot.park_will(released.generation, delayed_will()),
+            Parking::Cancelled
+        ));
+        // Nothing was parked in the resumed session for a timer to publish later.
+        assert!(second.previous_will.is_none());
+        let released = r.release(&second.slot, 2).unwrap();
+        assert!(released.will.is_none());
     }
 
     #[test]

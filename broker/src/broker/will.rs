@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info};
 
 use super::durable::{session_record, will_record};
-use super::sessions::{Released, SessionSlot, StoredWill};
+use super::sessions::{Parking, Released, SessionSlot, StoredWill};
 use super::shared::Broker;
 use super::stats;
 use crate::persistence::Op;
@@ -65,13 +65,18 @@ impl Broker {
                 self.spawn_will(w);
             } else {
                 let kept = w.will.clone();
-                if slot.park_will(released.generation, w) {
-                    parked = Some(kept);
-                    self.arm_will(
-                        slot,
-                        released.generation,
-                        Duration::from_secs(u64::from(delay)),
-                    );
+                match slot.park_will(released.generation, w) {
+                    Parking::Parked => {
+                        parked = Some(kept);
+                        self.arm_will(
+                            slot,
+                            released.generation,
+                            Duration::from_secs(u64::from(delay)),
+                        );
+                    }
+                    Parking::Cancelled => {}
+                    // A Clean Start ended the session while the will was being parked.
+                    Parking::SessionEnded(w) => self.spawn_will(w),
                 }
             }
         }
