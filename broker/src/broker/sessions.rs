@@ -48,7 +48,7 @@ pub enum Parking {
     /// The client came back to the session first: the will is not sent [MQTT-3.1.3-9].
     Cancelled,
     /// A Clean Start ended the session first: the will is due now.
-    SessionEnded(StoredWill),
+    SessionEnded(Box<StoredWill>),
 }
 
 /// The connection attached to a session.
@@ -249,7 +249,7 @@ impl SessionSlot {
     pub fn park_will(&self, generation: u64, will: StoredWill) -> Parking {
         let mut state = self.state.lock();
         if state.ended {
-            Parking::SessionEnded(will)
+            Parking::SessionEnded(Box::new(will))
         } else if state.generation == generation && state.owner.is_none() {
             state.will = Some(will);
             Parking::Parked

@@ -76,7 +76,7 @@ impl Broker {
                     }
                     Parking::Cancelled => {}
                     // A Clean Start ended the session while the will was being parked.
-                    Parking::SessionEnded(w) => self.spawn_will(w),
+                    Parking::SessionEnded(w) => self.spawn_will(*w),
                 }
             }
         }
