@@ -180,6 +180,14 @@ impl Chain {
         Decision::Defer
     }
 
+    /// Whether some plugin wants `authorize-publish` for a PUBLISH to `topic` (no call made).
+    pub fn asks_about_publish(&self, topic: &str) -> bool {
+        self.slots
+            .load()
+            .iter()
+            .any(|slot| slot.asks_about_publish(topic))
+    }
+
     /// `authorize-publish`: asks, in order, only the plugins whose declared filters match
     /// `topic`; the first that does not defer decides. The client's contract form is built
     /// only when some plugin is actually called, so a PUBLISH no plugin asked about costs a

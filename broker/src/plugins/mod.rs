@@ -188,9 +188,12 @@ impl Hooks {
         let Some(chain) = &self.chain else {
             return Decision::Defer;
         };
-        chain
-            .authorize_publish(client, topic, qos.into(), retain)
-            .await
+        if !chain.asks_about_publish(topic) {
+            return Decision::Defer;
+        }
+        // Boxed: the call's future holds a Wasm call's state; boxing keeps it out of the
+        // connection task's future, so the common case above stays small and allocation-free.
+        Box::pin(chain.authorize_publish(client, topic, qos.into(), retain)).await
     }
 
     /// May this client subscribe to `filter`? `Defer` when every plugin defers (allowed).
