@@ -385,7 +385,8 @@ fn plugin_linker(engine: &Engine) -> anyhow::Result<Linker<StoreState>> {
 
 /// Runs a hook call to its end or until `deadline`. Most calls finish in their first poll
 /// (the guest runs without waiting on the host), so that poll happens before any timer is
-/// set up: a tokio timeout costs a timer-wheel entry per call. A call still pending after it
+/// set up: a tokio `Timeout` fetches the runtime's time driver handle when made, per call,
+/// for a timer that almost never fires. A call still pending after it
 /// (waiting in a host call such as a WASI `poll` on a clock, which epoch interruption cannot
 /// stop) gets the timeout; a call cut off that way leaves its instance unusable, so the
 /// caller drops it, as after a trap.
