@@ -202,6 +202,66 @@ async fn taboo_publish_is_refused_with_0x87_and_other_topics_are_left_alone() {
 }
 
 #[tokio::test]
+async fn publish_outside_the_declared_authorize_publish_filters_never_reaches_the_plugin() {
+    let (_dir, config) = setup(TABOO, &[("taboo.wasm", "topic_taboo")]);
+    let hooks = Hooks::load(&config).await.expect("load");
+    let c = client("pub", None);
+    let calls = |hooks: &Hooks| hooks.plugin_status()[0].calls;
+    for topic in ["allowed", "sensors/t1", "prohibited/sub", "data/public"] {
+        let d = hooks
+            .authorize_publish(&c, topic, QoS::AtMostOnce, false)
+            .await;
+        assert_eq!(d, Decision::Defer, "publish to {topic}");
+    }
+    assert_eq!(
+        calls(&hooks),
+        0,
+        "the broker skipped topics outside the filters"
+    );
+    let d = hooks
+        .authorize_publish(&c, "data/classified/x", QoS::AtMostOnce, false)
+        .await;
+    assert_eq!(d, NOT_AUTHORIZED);
+    assert_eq!(calls(&hooks), 1, "a matching topic is asked about");
+}
+
+#[tokio::test]
+async fn plugin_declaring_no_authorize_publish_filters_is_asked_about_every_publish() {
+    // misbehave declares the flag and no filters: every topic reaches it.
+    let (_dir, config) = setup(
+        &misbehave_config("deny", "skip", 1000, 64),
+        &[("misbehave.wasm", "misbehave")],
+    );
+    let hooks = Hooks::load(&config).await.expect("load");
+    let c = client("pub", None);
+    for topic in ["a", "sensors/t1", "x/y/z"] {
+        let d = hooks
+            .authorize_publish(&c, topic, QoS::AtMostOnce, false)
+            .await;
+        assert_eq!(d, Decision::Deny(ReasonCode(0x86)), "publish to {topic}");
+    }
+    assert_eq!(hooks.plugin_status()[0].calls, 3);
+}
+
+#[tokio::test]
+async fn invalid_authorize_publish_filter_refuses_the_plugin() {
+    let toml_text = r#"
+        [[plugins]]
+        name = "topic-taboo"
+        path = "taboo.wasm"
+        required = true
+        [plugins.config]
+        topics = ["fine/#", "bad/#/filter"]
+    "#;
+    let (_dir, config) = setup(toml_text, &[("taboo.wasm", "topic_taboo")]);
+    let error = match Hooks::load(&config).await {
+        Ok(_) => panic!("a plugin declaring an invalid filter was loaded"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(error.contains("bad/#/filter"), "{error}");
+}
+
+#[tokio::test]
 async fn taboo_subscribe_is_refused_with_0x87_for_filters_inside_a_taboo() {
     let (_dir, config) = setup(TABOO, &[("taboo.wasm", "topic_taboo")]);
     let hooks = Hooks::load(&config).await.expect("load");

@@ -21,6 +21,14 @@ pub trait Plugin: Sized + 'static {
         Vec::new()
     }
 
+    /// Topic filters whose PUBLISHes go to [`Plugin::authorize_publish`]. The broker matches
+    /// the topic itself and only calls the plugin on a match (a PUBLISH it is not asked about
+    /// counts as [`Decision::Defer`]), so a plugin that guards a few topics costs nothing on
+    /// the others. Empty (the default): every PUBLISH is asked about.
+    fn authorize_publish_filters(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     fn authenticate(&self, client: &ClientInfo, password: Option<&[u8]>) -> Decision {
         let _ = (client, password);
         Decision::Defer
@@ -112,6 +120,7 @@ impl<P: Plugin + Described> lifecycle::Guest for Adapter<P> {
             version: P::VERSION.to_owned(),
             hooks: P::HOOKS,
             message_filters: plugin.message_filters(),
+            authorize_publish_filters: plugin.authorize_publish_filters(),
         };
         PLUGIN.with(|cell| *cell.borrow_mut() = Some(Box::new(plugin)));
         Ok(info)

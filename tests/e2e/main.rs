@@ -11,6 +11,7 @@ mod plugins;
 mod polyglot;
 mod qos;
 mod retained;
+mod sandbox;
 mod sessions;
 mod smoke;
 mod sys;

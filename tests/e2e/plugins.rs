@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::support::{repo_root, Broker, Raw, V3, V5, WAIT};
 
 /// A built plugin (`scripts/build-plugins.sh` builds them for wasm32-wasip2).
-fn plugin(name: &str) -> PathBuf {
+pub(crate) fn plugin(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target"));
@@ -23,7 +23,7 @@ fn plugin(name: &str) -> PathBuf {
     path
 }
 
-fn toml_path(path: &std::path::Path) -> String {
+pub(crate) fn toml_path(path: &std::path::Path) -> String {
     path.display().to_string().replace('\\', "/")
 }
 

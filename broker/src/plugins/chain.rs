@@ -14,7 +14,7 @@ use super::loader::{same_entry, smoke_test, watch_dirs, LoadContext};
 use super::slot::PluginSlot;
 use super::version::{Answer, Call};
 use super::watch::PluginWatcher;
-use super::{Decision, MessageVerdict};
+use super::{ClientInfo, Decision, MessageVerdict};
 use crate::config::Config;
 
 /// Notifications waiting for the plugins; beyond this they are dropped (and counted).
@@ -180,11 +180,56 @@ impl Chain {
         Decision::Defer
     }
 
-    pub fn has_message_hooks(&self) -> bool {
+    /// Whether some plugin wants `authorize-publish` for a PUBLISH to `topic` (no call made).
+    pub fn asks_about_publish(&self, topic: &str) -> bool {
         self.slots
             .load()
             .iter()
-            .any(|s| s.version().wants(HookSet::MESSAGE))
+            .any(|slot| slot.asks_about_publish(topic))
+    }
+
+    /// `authorize-publish`: asks, in order, only the plugins whose declared filters match
+    /// `topic`; the first that does not defer decides. The client's contract form is built
+    /// only when some plugin is actually called, so a PUBLISH no plugin asked about costs a
+    /// filter check per plugin and no allocation.
+    pub async fn authorize_publish(
+        &self,
+        client: &ClientInfo,
+        topic: &str,
+        qos: wit::Qos,
+        retain: bool,
+    ) -> Decision {
+        let slots = self.slots.load();
+        let mut converted: Option<wit::ClientInfo> = None;
+        for slot in slots.iter() {
+            if !slot.asks_about_publish(topic) {
+                continue;
+            }
+            let version = slot.version();
+            // A hot swap between the check and here may have changed the filters.
+            if !version.asks_about_publish(topic) {
+                continue;
+            }
+            let client = converted.get_or_insert_with(|| wit::ClientInfo::from(client));
+            let call = Call::AuthorizePublish {
+                client,
+                topic,
+                qos,
+                retain,
+            };
+            let decision = match slot.call(&version, call, slot.decision_timeout()).await {
+                Ok(Answer::Decision(d)) => bindings::decision(d),
+                Ok(_) | Err(()) => slot.on_error(),
+            };
+            if decision != Decision::Defer {
+                return decision;
+            }
+        }
+        Decision::Defer
+    }
+
+    pub fn has_message_hooks(&self) -> bool {
+        self.slots.load().iter().any(|s| s.wants(HookSet::MESSAGE))
     }
 
     /// Runs the message hooks whose filters match, each seeing the previous one's rewrite.

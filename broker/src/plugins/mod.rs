@@ -5,6 +5,7 @@
 //! Inside: `bindings` (the WIT contract), `engine` (wasmtime engine, epoch ticker, compile
 //! cache), `host` (capabilities a plugin imports), `wasi` (the deny-by-default WASI 0.2 that
 //! other languages' runtimes import), `sqlite` (granted databases), `kv` (granted buckets),
+//! `filters` (a plugin's declared `authorize-publish-filters`, compiled),
 //! `version` (a loaded component and its warm instances), `slot` (one configured plugin: swap,
 //! failures, back-off), `loader` (entry -> version), `chain` (the ordered chain and
 //! notifications) and `watch` (hot swap on file change).
@@ -12,6 +13,7 @@
 mod bindings;
 mod chain;
 mod engine;
+mod filters;
 mod host;
 mod kv;
 mod loader;
@@ -174,7 +176,8 @@ impl Hooks {
             .await
     }
 
-    /// May this client publish to `topic`? `Defer` when every plugin defers (allowed).
+    /// May this client publish to `topic`? `Defer` when every plugin defers (allowed). Only
+    /// the plugins whose `authorize-publish-filters` match `topic` are asked.
     pub async fn authorize_publish(
         &self,
         client: &ClientInfo,
@@ -185,14 +188,12 @@ impl Hooks {
         let Some(chain) = &self.chain else {
             return Decision::Defer;
         };
-        let client = wit::ClientInfo::from(client);
-        let call = Call::AuthorizePublish {
-            client: &client,
-            topic,
-            qos: qos.into(),
-            retain,
-        };
-        chain.decide(HookSet::AUTHORIZE_PUBLISH, call).await
+        if !chain.asks_about_publish(topic) {
+            return Decision::Defer;
+        }
+        // Boxed: the call's future holds a Wasm call's state; boxing keeps it out of the
+        // connection task's future, so the common case above stays small and allocation-free.
+        Box::pin(chain.authorize_publish(client, topic, qos.into(), retain)).await
     }
 
     /// May this client subscribe to `filter`? `Defer` when every plugin defers (allowed).

@@ -78,6 +78,12 @@ impl PluginSlot {
         self.current.load().wants(hook)
     }
 
+    /// Whether the version in service wants `authorize-publish` for a PUBLISH to `topic`
+    /// (cheap: a filter check, no reference count taken).
+    pub fn asks_about_publish(&self, topic: &str) -> bool {
+        self.current.load().asks_about_publish(topic)
+    }
+
     /// Puts a new version in service.
     pub fn swap(&self, version: PluginVersion) {
         self.current.store(Arc::new(version));

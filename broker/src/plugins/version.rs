@@ -2,7 +2,9 @@
 //! of warm instances (one `Store` each). A call borrows an instance, runs under an epoch
 //! deadline and a memory cap, and returns it; an instance whose call failed is thrown away.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -15,6 +17,7 @@ use super::bindings::{
     authn, authz, events, lifecycle, message, wit, HookSet, Plugin as PluginWorld,
 };
 use super::engine::EPOCH_TICK;
+use super::filters::PublishFilters;
 use super::host::{MemoryLimit, StoreState};
 use super::kv::KvGrants;
 use super::sqlite::SqlGrants;
@@ -68,6 +71,8 @@ pub struct VersionSpec {
 pub struct PluginVersion {
     pub spec: VersionSpec,
     pub info: lifecycle::PluginInfo,
+    /// `info.authorize_publish_filters`, compiled.
+    pub publish_filters: PublishFilters,
     engine: Engine,
     pre: InstancePre<StoreState>,
     exports: Exports,
@@ -185,7 +190,9 @@ impl PluginVersion {
                 version: String::new(),
                 hooks: HookSet::empty(),
                 message_filters: Vec::new(),
+                authorize_publish_filters: Vec::new(),
             },
+            publish_filters: PublishFilters::default(),
             engine: engine.clone(),
             pre,
             exports,
@@ -193,6 +200,7 @@ impl PluginVersion {
             permits: Semaphore::new(POOL_SIZE),
         };
         let (warm, info) = version.instantiate().await?;
+        version.publish_filters = PublishFilters::compile(&info.authorize_publish_filters)?;
         version.info = info;
         version.check_hooks_exported()?;
         version.idle.lock().push(warm);
@@ -202,6 +210,12 @@ impl PluginVersion {
     /// Whether the plugin asked for `hook` (and exports its interface).
     pub fn wants(&self, hook: HookSet) -> bool {
         self.info.hooks.contains(hook)
+    }
+
+    /// Whether the plugin wants `authorize-publish` called for a PUBLISH to `topic`: it set
+    /// the flag and `topic` matches its `authorize-publish-filters` (or it declared none).
+    pub fn asks_about_publish(&self, topic: &str) -> bool {
+        self.wants(HookSet::AUTHORIZE_PUBLISH) && self.publish_filters.matches(topic)
     }
 
     fn check_hooks_exported(&self) -> anyhow::Result<()> {
@@ -303,14 +317,18 @@ impl PluginVersion {
     /// Runs one hook call on a pooled instance, within `timeout`.
     pub async fn call(&self, call: Call<'_>, timeout: Duration) -> Result<Answer, Failure> {
         let started = Instant::now();
-        let permit = match tokio::time::timeout(timeout, self.permits.acquire()).await {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                return Err(Failure {
-                    kind: FailureKind::Timeout,
-                    error: anyhow!("no free instance within {timeout:?}"),
-                })
-            }
+        let permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            // Every instance is busy: wait for one, within the call's time.
+            Err(_) => match tokio::time::timeout(timeout, self.permits.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    return Err(Failure {
+                        kind: FailureKind::Timeout,
+                        error: anyhow!("no free instance within {timeout:?}"),
+                    })
+                }
+            },
         };
         let pooled = self.idle.lock().pop();
         let mut warm = match pooled {
@@ -328,13 +346,7 @@ impl PluginVersion {
         let deadline = started + timeout;
         warm.store.data_mut().deadline = deadline;
         warm.store.set_epoch_deadline(1);
-        let outcome = match tokio::time::timeout_at(past(deadline).into(), warm.run(call)).await {
-            Ok(outcome) => outcome,
-            // Waiting in a host call (a WASI `poll` on a clock, say): epoch interruption only
-            // stops running guest code, so this bounds the whole call. The dropped call leaves
-            // the instance unusable; it is dropped below.
-            Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
-        };
+        let outcome = bounded(past(deadline), warm.run(call)).await;
         match outcome {
             Ok(answer) => {
                 warm.calls += 1;
@@ -369,6 +381,28 @@ fn plugin_linker(engine: &Engine) -> anyhow::Result<Linker<StoreState>> {
     PluginWorld::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     Ok(linker)
+}
+
+/// Runs a hook call to its end or until `deadline`. Most calls finish in their first poll
+/// (the guest runs without waiting on the host), so that poll happens before any timer is
+/// set up: a tokio `Timeout` fetches the runtime's time driver handle when made, per call,
+/// for a timer that almost never fires. A call still pending after it
+/// (waiting in a host call such as a WASI `poll` on a clock, which epoch interruption cannot
+/// stop) gets the timeout; a call cut off that way leaves its instance unusable, so the
+/// caller drops it, as after a trap.
+async fn bounded<T>(
+    deadline: Instant,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => match tokio::time::timeout_at(deadline.into(), call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
+        },
+    }
 }
 
 /// A moment just past `deadline`: an overrunning guest is normally stopped by the epoch

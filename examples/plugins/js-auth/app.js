@@ -62,6 +62,7 @@ export const lifecycle = {
       version: "0.1.0",
       hooks: { authenticate: true },
       messageFilters: [],
+      authorizePublishFilters: [],
     };
   },
 };

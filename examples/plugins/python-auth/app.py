@@ -59,6 +59,7 @@ class Lifecycle(exports.Lifecycle):
             version="0.1.0",
             hooks=Hooks.AUTHENTICATE,
             message_filters=[],
+            authorize_publish_filters=[],
         )
 
 

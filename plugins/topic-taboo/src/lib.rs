@@ -2,6 +2,9 @@
 //! a PUBLISH whose topic a taboo filter matches, and a SUBSCRIBE whose filter lies inside a
 //! taboo filter, get 0x87 Not authorized (the broker drops a refused v3.1.1 PUBLISH silently
 //! and answers a refused v3.1.1 SUBSCRIBE with 0x80).
+//!
+//! The taboo filters are also its `authorize-publish-filters`: the broker only calls the plugin
+//! for a PUBLISH whose topic one of them matches, so every other PUBLISH costs no Wasm call.
 
 use waspmq_plugin_sdk::*;
 
@@ -14,6 +17,10 @@ impl Plugin for TopicTaboo {
         Ok(TopicTaboo {
             topics: config.strings("topics")?,
         })
+    }
+
+    fn authorize_publish_filters(&self) -> Vec<String> {
+        self.topics.clone()
     }
 
     fn authorize_publish(
@@ -69,6 +76,14 @@ mod tests {
         assert_eq!(
             t.authorize_publish(&client(), "data/open", Qos::AtMostOnce, false),
             Decision::Defer
+        );
+    }
+
+    #[test]
+    fn taboo_topics_are_declared_so_the_broker_skips_the_rest() {
+        assert_eq!(
+            taboo().authorize_publish_filters(),
+            vec!["prohibited".to_string(), "data/classified/#".to_string()]
         );
     }
 

@@ -1,6 +1,6 @@
 //! Test-only: rewrites every PUBLISH under its `filters` (default `#`): the topic gets the
-//! `prefix` (default "rewritten/") and the payload is upper-cased; topics under `drop/` are
-//! dropped. With `counter = "<kv grant>"` it counts the messages in that bucket and appends
+//! `prefix` (default "rewritten/") and the payload is upper-cased (unless `uppercase = false`:
+//! the throughput benchmark keeps its binary stamps intact); topics under `drop/` are dropped. With `counter = "<kv grant>"` it counts the messages in that bucket and appends
 //! `#<count>` (or `#<error>`) to the payload. Used by the host tests and the hook benchmark.
 
 use waspmq_plugin_sdk::*;
@@ -8,6 +8,7 @@ use waspmq_plugin_sdk::*;
 struct Rewrite {
     filters: Vec<String>,
     prefix: String,
+    uppercase: bool,
     counter: Option<String>,
 }
 
@@ -21,9 +22,11 @@ impl Plugin for Rewrite {
             .string("prefix")?
             .unwrap_or_else(|| "rewritten/".to_owned());
         let counter = config.string("counter")?;
+        let uppercase = config.bool("uppercase")?.unwrap_or(true);
         Ok(Rewrite {
             filters,
             prefix,
+            uppercase,
             counter,
         })
     }
@@ -43,7 +46,10 @@ impl Plugin for Rewrite {
         if topic.starts_with("drop/") {
             return Verdict::Drop;
         }
-        let mut payload = payload.to_ascii_uppercase();
+        let mut payload = match self.uppercase {
+            true => payload.to_ascii_uppercase(),
+            false => payload,
+        };
         if let Some(bucket) = &self.counter {
             payload.extend_from_slice(count(bucket).as_bytes());
         }
