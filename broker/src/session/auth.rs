@@ -7,12 +7,17 @@
 use bytes::Bytes;
 
 use super::Violation;
-use crate::protocol::{Auth, Connect, Packet, Properties, ReasonCode};
+use crate::protocol::{
+    encoded_len, Auth, Connect, Packet, Properties, ProtocolVersion, ReasonCode,
+};
 
 /// Challenges one exchange may take before the broker gives up on it: SCRAM needs one, Kerberos
 /// a few; a plugin that never concludes must not keep a connection (and a plugin call per
 /// round) busy for ever.
 pub const MAX_AUTH_ROUNDS: u8 = 16;
+/// Room kept in the CONNACK for the properties other than the authentication ones (the
+/// broker's limits, an assigned client identifier): well above what they take.
+const CONNACK_OTHER_PROPERTIES: usize = 192;
 
 /// Where the exchange stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +41,8 @@ pub struct EnhancedAuth {
     step: Step,
     /// Challenges sent in the current exchange.
     rounds: u8,
+    /// The client's Maximum Packet Size: no AUTH or CONNACK beyond it [MQTT-3.1.2-24].
+    max_packet_size: Option<u32>,
 }
 
 /// A client AUTH the plugins must see.
@@ -142,6 +149,7 @@ impl EnhancedAuth {
             connected: false,
             step: Step::Deciding,
             rounds: 0,
+            max_packet_size: connect.properties.maximum_packet_size,
         };
         Some((auth, connect.properties.authentication_data.clone()))
     }
@@ -240,8 +248,37 @@ impl EnhancedAuth {
         }
     }
 
-    /// The plugins' answer to the step the last [`ClientAuth`] (or CONNECT) began.
+    /// Whether a packet of `len` bytes may go to the client [MQTT-3.1.2-24].
+    fn fits(&self, len: usize) -> bool {
+        self.max_packet_size.is_none_or(|max| len <= max as usize)
+    }
+
+    /// The plugins' answer to the step the last [`ClientAuth`] (or CONNECT) began; an answer
+    /// whose packet would exceed the client's Maximum Packet Size ends the exchange with 0x95.
     pub fn on_answer(&mut self, answer: PluginAnswer) -> AuthOutcome {
+        let outcome = self.decide(answer);
+        let fits = match &outcome {
+            AuthOutcome::Challenge(p) | AuthOutcome::Reauthenticated(p) => {
+                self.fits(encoded_len(p, ProtocolVersion::V5))
+            }
+            AuthOutcome::Accepted { method, data } => self.fits(
+                method.len() + data.as_ref().map_or(0, |d| d.len()) + CONNACK_OTHER_PROPERTIES,
+            ),
+            AuthOutcome::Refuse(_) | AuthOutcome::Disconnect(_) => true,
+        };
+        if fits {
+            return outcome;
+        }
+        self.step = Step::Idle;
+        if self.connected && !matches!(outcome, AuthOutcome::Accepted { .. }) {
+            AuthOutcome::Disconnect(ReasonCode::PACKET_TOO_LARGE)
+        } else {
+            self.connected = false;
+            AuthOutcome::Refuse(ReasonCode::PACKET_TOO_LARGE)
+        }
+    }
+
+    fn decide(&mut self, answer: PluginAnswer) -> AuthOutcome {
         let refuse = |connected: bool, code: ReasonCode| {
             if connected {
                 AuthOutcome::Disconnect(reauth_disconnect_reason(code))
@@ -580,6 +617,34 @@ mod tests {
         assert_eq!(
             a.on_answer(challenge(b"c")),
             AuthOutcome::Refuse(ReasonCode::NOT_AUTHORIZED)
+        );
+    }
+
+    #[test]
+    fn nothing_beyond_the_client_maximum_packet_size_mqtt_3_1_2_24() {
+        let mut c = connect(ProtocolVersion::V5, M, Some(b"first"));
+        c.properties.maximum_packet_size = Some(300);
+        let (mut a, _) = EnhancedAuth::from_connect(&c).expect("exchange");
+        assert!(matches!(
+            a.on_answer(challenge(&[b'x'; 100])),
+            AuthOutcome::Challenge(_)
+        ));
+        a.before_connack(&Packet::Auth(auth(
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            M,
+            b"r",
+        )))
+        .expect("continue");
+        assert_eq!(
+            a.on_answer(challenge(&[b'x'; 400])),
+            AuthOutcome::Refuse(ReasonCode::PACKET_TOO_LARGE)
+        );
+        let (mut a, _) = EnhancedAuth::from_connect(&c).expect("exchange");
+        assert_eq!(
+            a.on_answer(PluginAnswer::Success {
+                data: Some(Bytes::from(vec![0; 200]))
+            }),
+            AuthOutcome::Refuse(ReasonCode::PACKET_TOO_LARGE)
         );
     }
 
