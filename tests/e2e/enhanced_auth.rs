@@ -1,7 +1,8 @@
 //! MQTT 5 enhanced authentication (section 4.12) through the real binary and the
 //! `auth-scram` plugin: a raw-socket client runs SCRAM-SHA-256 (RFC 5802 / 7677) over CONNECT,
 //! AUTH and CONNACK, then re-authenticates with AUTH 0x19. Packets are encoded and decoded
-//! with the broker's own codec; the SCRAM client side is written here from the RFC.
+//! with the broker's own codec; the SCRAM client side is written here from the RFC. MQTT.js
+//! runs the same exchange through its `handleAuth` (tests/js/mqttjs_scram.mjs).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -454,4 +455,23 @@ async fn without_a_method_no_auth_is_exchanged_mqtt_4_12_0_6_and_mqtt_4_12_0_7()
         other => panic!("expected DISCONNECT 0x82, got {other:?}"),
     }
     assert!(raw.closed(WAIT).await);
+}
+
+#[test]
+fn mqttjs_runs_scram_through_handle_auth() {
+    use crate::external::{node_script, Tool, TOOL_WAIT};
+    let broker = scram_broker("");
+    let mut command = node_script("mqttjs_scram.mjs");
+    command
+        .env("BROKER_URL", format!("mqtt://{}", broker.addr()))
+        .env("SCRAM_USER", "bob")
+        .env("SCRAM_PASSWORD", "hunter2")
+        .env("TIMEOUT_MS", TOOL_WAIT.as_millis().to_string());
+    let output = Tool::run("mqttjs_scram.mjs", &mut command, TOOL_WAIT * 2);
+    assert!(
+        output.contains("OK connected with SCRAM-SHA-256, server signature verified"),
+        "{output}"
+    );
+    assert!(output.contains("error code 134"), "0x86 refusal: {output}");
+    assert!(output.lines().any(|l| l == "DONE"), "{output}");
 }
