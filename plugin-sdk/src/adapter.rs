@@ -5,10 +5,12 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::bindings::exports::waspmq::plugin::{authn, authz, events, lifecycle, message};
+use crate::bindings::exports::waspmq::plugin::{
+    authn, authz, enhanced_authn, events, lifecycle, message,
+};
 use crate::bindings::waspmq::plugin::types::{ClientInfo, Decision, Qos};
 use crate::Hooks;
-use crate::{Config, Verdict};
+use crate::{AuthStep, Config, Verdict};
 
 /// A plugin. Every hook has a default that leaves the decision to others; implement the ones
 /// you list in [`export_plugin!`](crate::export_plugin).
@@ -32,6 +34,33 @@ pub trait Plugin: Sized + 'static {
     fn authenticate(&self, client: &ClientInfo, password: Option<&[u8]>) -> Decision {
         let _ = (client, password);
         Decision::Defer
+    }
+
+    /// MQTT 5 enhanced authentication: the client named `method` in CONNECT (`reauth` false)
+    /// or sent AUTH 0x19 after CONNACK (`reauth` true). Answer [`AuthStep::Defer`] for a method
+    /// this plugin does not implement.
+    fn auth_start(
+        &self,
+        client: &ClientInfo,
+        method: &str,
+        data: Option<&[u8]>,
+        reauth: bool,
+    ) -> AuthStep {
+        let _ = (client, method, data, reauth);
+        AuthStep::Defer
+    }
+
+    /// The client answered this plugin's challenge; `state` is the one the challenge asked the
+    /// broker to keep (instances are pooled: keep no per-client state in the plugin).
+    fn auth_continue(
+        &self,
+        client: &ClientInfo,
+        method: &str,
+        data: Option<&[u8]>,
+        state: &[u8],
+    ) -> AuthStep {
+        let _ = (client, method, data, state);
+        AuthStep::Defer
     }
 
     fn authorize_publish(
@@ -131,6 +160,30 @@ impl<P: Plugin + Described> authn::Guest for Adapter<P> {
     fn authenticate(client: ClientInfo, password: Option<Vec<u8>>) -> Decision {
         with_plugin::<P, _>(Decision::Defer, |p| {
             p.authenticate(&client, password.as_deref())
+        })
+    }
+}
+
+impl<P: Plugin + Described> enhanced_authn::Guest for Adapter<P> {
+    fn auth_start(
+        client: ClientInfo,
+        method: String,
+        data: Option<Vec<u8>>,
+        reauth: bool,
+    ) -> AuthStep {
+        with_plugin::<P, _>(AuthStep::Defer, |p| {
+            p.auth_start(&client, &method, data.as_deref(), reauth)
+        })
+    }
+
+    fn auth_continue(
+        client: ClientInfo,
+        method: String,
+        data: Option<Vec<u8>>,
+        state: Vec<u8>,
+    ) -> AuthStep {
+        with_plugin::<P, _>(AuthStep::Defer, |p| {
+            p.auth_continue(&client, &method, data.as_deref(), &state)
         })
     }
 }

@@ -58,6 +58,10 @@ pub use config::Config;
 pub use host::{clock, kv, log, sql};
 pub use serde_json;
 
+/// Enhanced authentication's answers: [`AuthStep::Success`] with an [`Authenticated`],
+/// [`AuthStep::Challenge`] with a [`Challenge`], [`AuthStep::Deny`] or [`AuthStep::Defer`].
+pub use bindings::exports::waspmq::plugin::enhanced_authn::{AuthStep, Authenticated, Challenge};
+
 /// The message hook's answer.
 pub use bindings::exports::waspmq::plugin::message::{Rewritten, Verdict};
 
@@ -71,6 +75,8 @@ pub mod reason {
     pub const NOT_AUTHORIZED: u8 = 0x87;
     /// 0x8A: banned (CONNACK).
     pub const BANNED: u8 = 0x8A;
+    /// 0x8C: bad authentication method (CONNACK).
+    pub const BAD_AUTHENTICATION_METHOD: u8 = 0x8C;
     /// 0x8F: topic filter invalid (SUBACK).
     pub const TOPIC_FILTER_INVALID: u8 = 0x8F;
     /// 0x90: topic name invalid (PUBACK).
@@ -82,8 +88,8 @@ pub mod reason {
 /// Exports a [`Plugin`] implementation as the component's hooks.
 ///
 /// `hooks = [...]` lists the hooks the broker should call, by their [`Hooks`] flag names:
-/// `AUTHENTICATE`, `AUTHORIZE_PUBLISH`, `AUTHORIZE_SUBSCRIBE`, `MESSAGE`, `CONNECTED`,
-/// `DISCONNECTED`, `SUBSCRIBED`, `UNSUBSCRIBED`, `SESSION_EXPIRED`. Hooks not listed are never
+/// `AUTHENTICATE`, `ENHANCED_AUTHENTICATE`, `AUTHORIZE_PUBLISH`, `AUTHORIZE_SUBSCRIBE`,
+/// `MESSAGE`, `CONNECTED`, `DISCONNECTED`, `SUBSCRIBED`, `UNSUBSCRIBED`, `SESSION_EXPIRED`. Hooks not listed are never
 /// called, whatever the trait implements.
 #[macro_export]
 macro_rules! export_plugin {

@@ -4,6 +4,7 @@
 mod support;
 
 mod config;
+mod enhanced_auth;
 mod flow_control;
 mod malformed;
 mod persistence;

@@ -21,7 +21,9 @@ fn build_example(folder: &str, source: &str, wasm: &str) -> PathBuf {
     let dir = repo_root().join("examples/plugins").join(folder);
     let output = dir.join(wasm);
     let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let newest_source = [dir.join(source), dir.join("build.sh")]
+    // The contract too: a component built for another version of it does not load.
+    let contract = repo_root().join("wit/plugin.wit");
+    let newest_source = [dir.join(source), dir.join("build.sh"), contract]
         .iter()
         .filter_map(|p| modified(p))
         .max()

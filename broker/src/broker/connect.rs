@@ -9,9 +9,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, info, warn};
 
+use super::auth::{self, proven_username, ConnectionAuth, Handshake};
 use super::connection::Client;
 use super::durable::session_record;
 use super::sessions::StoredWill;
@@ -23,7 +25,7 @@ use crate::plugins::{ClientInfo, Decision};
 use crate::protocol::{
     ConnAck, Connect, DecodeError, Packet, Properties, ProtocolVersion, ReasonCode,
 };
-use crate::session::{connack_properties, KeepAlive, LinkParams, SessionExpiry};
+use crate::session::{connack_properties, AuthOutcome, KeepAlive, LinkParams, SessionExpiry};
 
 /// What the transport told us about a connection that has not sent CONNECT yet.
 pub(crate) struct Admission {
@@ -115,7 +117,7 @@ impl Admission {
         None
     }
 
-    async fn connect(self, wire: Wire, connect: Connect) -> Option<Client> {
+    async fn connect(self, mut wire: Wire, connect: Connect) -> Option<Client> {
         let broker = self.broker.clone();
         let config = broker.config();
         let version = connect.protocol;
@@ -164,53 +166,37 @@ impl Admission {
         } else {
             connect.client_id.clone()
         };
-        if version.is_v5() && connect.properties.authentication_method.is_some() {
-            return self
-                .refuse(
-                    wire,
-                    version,
-                    &client_id,
-                    ReasonCode::BAD_AUTHENTICATION_METHOD,
-                    "enhanced authentication is not supported",
-                )
-                .await;
-        }
         let username = self.tls_username.clone().or(connect.username.clone());
-        let info = ClientInfo {
+        let mut info = ClientInfo {
             client_id: client_id.as_str().into(),
             username: username.as_deref().map(Arc::from),
             peer: Some(self.peer),
             listener: self.listener.clone(),
             protocol: version,
         };
-        match broker
-            .shared
-            .hooks
-            .authenticate(&info, connect.password.as_ref())
-            .await
-        {
-            Decision::Allow => {}
-            Decision::Deny(code) => {
-                let code = if code.is_error() {
-                    code
-                } else {
-                    ReasonCode::NOT_AUTHORIZED
-                };
-                return self
-                    .refuse(wire, version, &client_id, code, "authentication denied")
-                    .await;
+        // A CONNECT with an Authentication Method is decided by the AUTH exchange alone.
+        let hooks = &broker.shared.hooks;
+        let mut enhanced = None;
+        match auth::handshake(&mut wire, hooks, &info, &connect).await {
+            Some(Handshake::Accepted {
+                auth,
+                username,
+                data,
+            }) => {
+                info.username = proven_username(username, info.username.take());
+                enhanced = Some((auth, data));
             }
-            Decision::Defer => {
-                if username.is_none() && !config.auth.allow_anonymous {
-                    return self
-                        .refuse(
-                            wire,
-                            version,
-                            &client_id,
-                            ReasonCode::NOT_AUTHORIZED,
-                            "anonymous clients are not allowed",
-                        )
-                        .await;
+            Some(Handshake::Refused { reason, why }) => {
+                return self.refuse(wire, version, &client_id, reason, why).await
+            }
+            Some(Handshake::Gone) => {
+                wire.close().await;
+                return None;
+            }
+            None => {
+                if let Some(refused) = self.authenticate(&info, &connect).await {
+                    let (reason, why) = refused;
+                    return self.refuse(wire, version, &client_id, reason, why).await;
                 }
             }
         }
@@ -231,9 +217,42 @@ impl Admission {
             };
         let expiry = SessionExpiry::from_connect(&connect, config.limits.max_session_expiry);
         Some(
-            self.attach(wire, connect, info, client_id, assigned, keep_alive, expiry)
-                .await,
+            self.attach(
+                wire, connect, info, client_id, assigned, keep_alive, expiry, enhanced,
+            )
+            .await,
         )
+    }
+
+    /// The plain `authenticate` hook, then `[auth] allow_anonymous`: the refusal, if any.
+    async fn authenticate(
+        &self,
+        info: &ClientInfo,
+        connect: &Connect,
+    ) -> Option<(ReasonCode, &'static str)> {
+        let config = self.broker.config();
+        match self
+            .broker
+            .shared
+            .hooks
+            .authenticate(info, connect.password.as_ref())
+            .await
+        {
+            Decision::Allow => None,
+            Decision::Deny(code) => {
+                let code = if code.is_error() {
+                    code
+                } else {
+                    ReasonCode::NOT_AUTHORIZED
+                };
+                Some((code, "authentication denied"))
+            }
+            Decision::Defer if info.username.is_none() && !config.auth.allow_anonymous => Some((
+                ReasonCode::NOT_AUTHORIZED,
+                "anonymous clients are not allowed",
+            )),
+            Decision::Defer => None,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -246,6 +265,7 @@ impl Admission {
         assigned: Option<String>,
         keep_alive: KeepAlive,
         expiry: SessionExpiry,
+        enhanced: Option<(Box<ConnectionAuth>, Option<Bytes>)>,
     ) -> Client {
         let broker = self.broker.clone();
         let shared = &broker.shared;
@@ -290,7 +310,7 @@ impl Admission {
                 client: info.clone(),
             }),
         );
-        let properties = connack_properties(
+        let mut properties = connack_properties(
             version,
             &shared.limits,
             shared.config.limits.max_packet_size,
@@ -298,6 +318,10 @@ impl Admission {
             expiry,
             assigned,
         );
+        let enhanced = enhanced.map(|(auth, data)| {
+            AuthOutcome::apply_to(auth.method(), data, &mut properties);
+            auth
+        });
         let mut out = vec![Packet::ConnAck(ConnAck {
             session_present: opened.session_present,
             reason: ReasonCode::SUCCESS,
@@ -332,6 +356,7 @@ impl Admission {
             pending_acks: Vec::new(),
             held: None,
             congested: Vec::new(),
+            auth: enhanced,
         }
     }
 

@@ -139,6 +139,8 @@ pub(crate) struct Client {
     pub held: Option<Held>,
     /// Scratch list for [`Broker::publish_from_client`]'s congested subscribers.
     pub congested: Vec<Arc<SessionSlot>>,
+    /// MQTT 5 enhanced authentication, when CONNECT named a method (see `auth`).
+    pub auth: Option<Box<super::auth::ConnectionAuth>>,
 }
 
 /// An acknowledgement held back by flow control.
@@ -567,12 +569,8 @@ impl Client {
                     "second CONNECT [MQTT-3.1.0-2]",
                 ))
             }
-            Packet::Auth(_) => {
-                return Err(Close::protocol(
-                    ReasonCode::PROTOCOL_ERROR,
-                    "AUTH without an authentication method",
-                ))
-            }
+            // Boxed: rare, and its future (the plugin calls) large.
+            Packet::Auth(auth) => Box::pin(self.on_auth(auth)).await?,
             other => {
                 return Err(Close::Protocol {
                     reason: ReasonCode::PROTOCOL_ERROR,

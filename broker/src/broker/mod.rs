@@ -5,6 +5,7 @@
 //! - `server`: [`Broker::start`], the accept loops, [`RunningBroker::shutdown`].
 //! - `connection` / `connect` / `subscribe`: one client's task — CONNECT admission, then the
 //!   read / handle / write-one-batch loop.
+//! - `auth`: MQTT 5 enhanced authentication (the AUTH exchange and re-authentication).
 //! - `wire`: framing a byte stream into packets, batching writes.
 //! - `publish`: a PUBLISH's way through authorization, hooks, the retained store and fan-out.
 //! - `sessions`: the sharded registry of sessions and each session's slot.
@@ -22,6 +23,7 @@
 //! subscriber's task pulls what its inflight window allows (`Session::poll_transmit`), encodes
 //! the batch into one buffer and writes it with one write and one flush.
 
+mod auth;
 mod connect;
 mod connection;
 mod durable;

@@ -19,7 +19,7 @@ wasmtime::component::bindgen!({
 pub use self::waspmq::plugin::types as wit;
 /// The hooks a plugin declares in its `plugin-info`.
 pub use exports::waspmq::plugin::lifecycle::Hooks as HookSet;
-pub use exports::waspmq::plugin::{authn, authz, events, lifecycle, message};
+pub use exports::waspmq::plugin::{authn, authz, enhanced_authn, events, lifecycle, message};
 
 impl From<&ClientInfo> for wit::ClientInfo {
     fn from(client: &ClientInfo) -> wit::ClientInfo {

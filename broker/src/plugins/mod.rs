@@ -8,11 +8,13 @@
 //! `filters` (a plugin's declared `authorize-publish-filters`, compiled),
 //! `version` (a loaded component and its warm instances), `slot` (one configured plugin: swap,
 //! failures, back-off), `loader` (entry -> version), `chain` (the ordered chain and
-//! notifications) and `watch` (hot swap on file change).
+//! notifications), `enhanced` (MQTT 5 enhanced authentication exchanges) and `watch` (hot
+//! swap on file change).
 
 mod bindings;
 mod chain;
 mod engine;
+mod enhanced;
 mod filters;
 mod host;
 mod kv;
@@ -28,6 +30,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+pub use self::enhanced::{AuthExchange, AuthStep, MAX_AUTH_DATA};
 
 use self::bindings::{wit, HookSet};
 use self::chain::{Chain, Event};

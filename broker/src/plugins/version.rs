@@ -14,7 +14,7 @@ use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::bindings::{
-    authn, authz, events, lifecycle, message, wit, HookSet, Plugin as PluginWorld,
+    authn, authz, enhanced_authn, events, lifecycle, message, wit, HookSet, Plugin as PluginWorld,
 };
 use super::engine::EPOCH_TICK;
 use super::filters::PublishFilters;
@@ -84,6 +84,7 @@ pub struct PluginVersion {
 struct Exports {
     lifecycle: lifecycle::GuestIndices,
     authn: Option<authn::GuestIndices>,
+    enhanced_authn: Option<enhanced_authn::GuestIndices>,
     authz: Option<authz::GuestIndices>,
     message: Option<message::GuestIndices>,
     events: Option<events::GuestIndices>,
@@ -93,6 +94,7 @@ struct Exports {
 struct Warm {
     store: Store<StoreState>,
     authn: Option<authn::Guest>,
+    enhanced_authn: Option<enhanced_authn::Guest>,
     authz: Option<authz::Guest>,
     message: Option<message::Guest>,
     events: Option<events::Guest>,
@@ -143,12 +145,25 @@ pub enum Call<'a> {
     SessionExpired {
         client_id: &'a str,
     },
+    AuthStart {
+        client: &'a wit::ClientInfo,
+        method: &'a str,
+        data: Option<&'a [u8]>,
+        reauth: bool,
+    },
+    AuthContinue {
+        client: &'a wit::ClientInfo,
+        method: &'a str,
+        data: Option<&'a [u8]>,
+        state: &'a [u8],
+    },
 }
 
 /// What a call answered.
 pub enum Answer {
     Decision(wit::Decision),
     Verdict(message::Verdict),
+    AuthStep(enhanced_authn::AuthStep),
     Done,
 }
 
@@ -179,6 +194,7 @@ impl PluginVersion {
                 .map_err(anyhow::Error::from)
                 .context("the component does not export waspmq:plugin/lifecycle")?,
             authn: authn::GuestIndices::new(&pre).ok(),
+            enhanced_authn: enhanced_authn::GuestIndices::new(&pre).ok(),
             authz: authz::GuestIndices::new(&pre).ok(),
             message: message::GuestIndices::new(&pre).ok(),
             events: events::GuestIndices::new(&pre).ok(),
@@ -227,6 +243,11 @@ impl PluginVersion {
             Ok(())
         };
         missing(HookSet::AUTHENTICATE, self.exports.authn.is_some(), "authn")?;
+        missing(
+            HookSet::ENHANCED_AUTHENTICATE,
+            self.exports.enhanced_authn.is_some(),
+            "enhanced-authn",
+        )?;
         missing(
             HookSet::AUTHORIZE_PUBLISH | HookSet::AUTHORIZE_SUBSCRIBE,
             self.exports.authz.is_some(),
@@ -278,6 +299,11 @@ impl PluginVersion {
             .as_ref()
             .map(|i| i.load(&mut store, &instance))
             .transpose()?;
+        let enhanced_authn = ex
+            .enhanced_authn
+            .as_ref()
+            .map(|i| i.load(&mut store, &instance))
+            .transpose()?;
         let authz = ex
             .authz
             .as_ref()
@@ -306,6 +332,7 @@ impl PluginVersion {
         let warm = Warm {
             store,
             authn,
+            enhanced_authn,
             authz,
             message,
             events,
@@ -485,6 +512,30 @@ impl Warm {
                 let g = self.events.as_ref().ok_or_else(missing)?;
                 g.call_session_expired(store, client_id).await?;
                 Answer::Done
+            }
+            Call::AuthStart {
+                client,
+                method,
+                data,
+                reauth,
+            } => {
+                let g = self.enhanced_authn.as_ref().ok_or_else(missing)?;
+                Answer::AuthStep(
+                    g.call_auth_start(store, client, method, data, reauth)
+                        .await?,
+                )
+            }
+            Call::AuthContinue {
+                client,
+                method,
+                data,
+                state,
+            } => {
+                let g = self.enhanced_authn.as_ref().ok_or_else(missing)?;
+                Answer::AuthStep(
+                    g.call_auth_continue(store, client, method, data, state)
+                        .await?,
+                )
             }
         })
     }

@@ -7,6 +7,7 @@
 //! messages) plus a [`Link`] holding what lives for one connection only (the client's receive
 //! maximum and maximum packet size, topic aliases).
 
+mod auth;
 mod connect;
 mod inflight;
 mod keepalive;
@@ -16,6 +17,7 @@ mod topic_alias;
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+pub use auth::{AuthOutcome, ClientAuth, EarlyEnd, EnhancedAuth, PluginAnswer, MAX_AUTH_ROUNDS};
 pub use connect::{connack_properties, SessionExpiry};
 pub use inflight::{InflightWindow, OutboundState, PubRecOutcome};
 pub use keepalive::KeepAlive;

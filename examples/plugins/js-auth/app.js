@@ -15,7 +15,7 @@
 //
 // Build: ./build.sh (jco componentize, targeting the `authenticator` world of wit/plugin.wit).
 
-import { log } from "waspmq:plugin/log@0.1.0";
+import { log } from "waspmq:plugin/log@0.2.0";
 
 const BAD_USER_NAME_OR_PASSWORD = 0x86;
 const NOT_AUTHORIZED = 0x87;
