@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::connection::Client;
@@ -241,7 +241,7 @@ impl Admission {
         self,
         mut wire: Wire,
         connect: Connect,
-        info: ClientInfo,
+        mut info: ClientInfo,
         client_id: String,
         assigned: Option<String>,
         keep_alive: KeepAlive,
@@ -251,13 +251,11 @@ impl Admission {
         let shared = &broker.shared;
         let version = connect.protocol;
         let connection = broker.next_connection_id();
-        let (kick, kicked) = oneshot::channel();
         let wake = Arc::new(Notify::new());
         let opened = shared.sessions.open(
             &client_id,
             connect.clean_start,
             connection,
-            kick,
             wake.clone(),
             expiry,
             shared.limits,
@@ -273,6 +271,8 @@ impl Admission {
             }
         }
         let slot = opened.slot;
+        // One copy of the client identifier per connection: the session's.
+        info.client_id = slot.client_id().clone();
         let persisted = self
             .persist_session(
                 &slot,
@@ -324,7 +324,6 @@ impl Admission {
             connection,
             keep_alive,
             max_packet_size: connect.properties.maximum_packet_size,
-            kicked,
             wake,
             out: Vec::new(),
             persisted,

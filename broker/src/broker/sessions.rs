@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use crate::persistence::StoredSubscription;
 use crate::plugins::ClientInfo;
@@ -44,10 +44,17 @@ impl StoredWill {
 #[derive(Debug)]
 struct Owner {
     connection: u64,
-    /// Tells the connection it was taken over.
-    kick: Option<oneshot::Sender<()>>,
     /// Wakes the connection when a message is queued.
     wake: Arc<Notify>,
+}
+
+impl Drop for Owner {
+    /// A connection that stops owning its session other than by leaving (taken over, or the
+    /// session ended) is woken, finds the session no longer its own and closes: one `Notify`
+    /// serves as both doorbell and kick, so a connection allocates no channel for takeover.
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
 }
 
 /// The state behind a slot's lock.
@@ -58,7 +65,8 @@ pub struct SlotState {
     /// Filters this session holds in the subscription tree, to remove them when it ends.
     pub subscriptions: HashSet<String>,
     owner: Option<Owner>,
-    will: Option<StoredWill>,
+    /// Boxed: most sessions have no will, and a will (with its properties) is large.
+    will: Option<Box<StoredWill>>,
     /// Bumped whenever a connection attaches or detaches, so timers armed for one offline
     /// period (will delay, session expiry) do nothing after the client came back.
     generation: u64,
@@ -227,7 +235,7 @@ impl SessionSlot {
     /// Arms the will of the connection that owns the session.
     pub fn set_will(&self, connection: u64, will: Option<StoredWill>) {
         if let Some(mut state) = self.lock_owned(connection) {
-            state.will = will;
+            state.will = will.map(Box::new);
         }
     }
 
@@ -235,7 +243,7 @@ impl SessionSlot {
     pub fn park_will(&self, generation: u64, will: StoredWill) -> bool {
         let mut state = self.state.lock();
         if state.generation == generation && state.owner.is_none() && !state.ended {
-            state.will = Some(will);
+            state.will = Some(Box::new(will));
             true
         } else {
             false
@@ -246,7 +254,7 @@ impl SessionSlot {
     pub fn take_parked_will(&self, generation: u64) -> Option<StoredWill> {
         let mut state = self.state.lock();
         if state.generation == generation && state.owner.is_none() {
-            state.will.take()
+            state.will.take().map(|will| *will)
         } else {
             None
         }
@@ -343,16 +351,11 @@ impl SessionRegistry {
         client_id: &str,
         clean_start: bool,
         connection: u64,
-        kick: oneshot::Sender<()>,
         wake: Arc<Notify>,
         expiry: SessionExpiry,
         limits: SessionLimits,
     ) -> Opened {
-        let owner = Owner {
-            connection,
-            kick: Some(kick),
-            wake,
-        };
+        let owner = Owner { connection, wake };
         let mut shard = self.shard(client_id).write();
         let mut opened = Opened {
             slot: match shard.get(client_id) {
@@ -381,14 +384,12 @@ impl SessionRegistry {
         };
         let existing = opened.slot.clone();
         let mut state = existing.state.lock();
-        if let Some(mut old) = state.owner.take() {
+        // Dropping the old owner wakes its connection, which then closes [MQTT-3.1.4-3].
+        if state.owner.take().is_some() {
             opened.took_over = true;
-            if let Some(kick) = old.kick.take() {
-                let _ = kick.send(());
-            }
         }
         opened.resumed_offline = !opened.took_over;
-        opened.previous_will = state.will.take();
+        opened.previous_will = state.will.take().map(|will| *will);
         state.generation += 1;
         if clean_start {
             state.ended = true;
@@ -422,7 +423,7 @@ impl SessionRegistry {
         state.owner = None;
         state.generation += 1;
         state.session.detach();
-        let will = state.will.take();
+        let will = state.will.take().map(|will| *will);
         let ended = state.expiry.secs == 0;
         // Only needed to rewrite a session whose expiry a DISCONNECT changed.
         let subscriptions = if state.persisted && !ended && state.expiry.secs != state.stored_expiry
@@ -474,7 +475,7 @@ impl SessionRegistry {
             shard.remove(&slot.client_id);
         }
         let filters = std::mem::take(&mut state.subscriptions);
-        let will = state.will.take();
+        let will = state.will.take().map(|will| *will);
         let persisted = state.persisted;
         drop(state);
         self.forget(&slot.client_id, filters);
@@ -499,7 +500,7 @@ impl SessionRegistry {
             let mut state = slot.state.lock();
             state.persisted = true;
             state.stored_expiry = expiry.secs;
-            state.will = will;
+            state.will = will.map(Box::new);
             for sub in subscriptions {
                 state.subscriptions.insert(sub.filter.clone());
                 self.tree.subscribe(
@@ -522,6 +523,7 @@ impl SessionRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
 
     fn limits() -> SessionLimits {
         SessionLimits {
@@ -545,32 +547,25 @@ mod tests {
         clean: bool,
         conn: u64,
         expiry: u32,
-    ) -> (Opened, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
+    ) -> (Opened, Arc<Notify>) {
+        let wake = Arc::new(Notify::new());
         (
-            r.open(
-                id,
-                clean,
-                conn,
-                tx,
-                Arc::new(Notify::new()),
-                keep(expiry),
-                limits(),
-            ),
-            rx,
+            r.open(id, clean, conn, wake.clone(), keep(expiry), limits()),
+            wake,
         )
     }
 
     #[test]
     fn new_connection_with_same_client_id_takes_over_mqtt_3_1_4_3() {
         let r = SessionRegistry::new(SubscriptionTree::new());
-        let (first, mut kicked) = open(&r, "c", false, 1, 100);
+        let (first, kicked) = open(&r, "c", false, 1, 100);
         assert!(!first.session_present);
         let (second, _) = open(&r, "c", false, 2, 100);
         assert!(second.took_over);
         assert!(second.session_present);
         assert!(Arc::ptr_eq(&first.slot, &second.slot));
-        assert!(kicked.try_recv().is_ok());
+        // the old connection is woken to find it no longer owns the session
+        assert!(kicked.notified().now_or_never().is_some());
         // the old connection no longer owns the session
         assert!(first.slot.lock_owned(1).is_none());
         assert!(r.release(&first.slot, 1).is_none());
@@ -660,8 +655,7 @@ mod tests {
     fn deliver_wakes_the_owning_connection() {
         let r = SessionRegistry::new(SubscriptionTree::new());
         let wake = Arc::new(Notify::new());
-        let (tx, _rx) = oneshot::channel();
-        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        let opened = r.open("c", true, 1, wake.clone(), keep(0), limits());
         opened
             .slot
             .lock_owned(1)
@@ -713,8 +707,7 @@ mod tests {
     fn deliver_does_not_wake_a_connection_whose_window_is_full() {
         let r = SessionRegistry::new(SubscriptionTree::new());
         let wake = Arc::new(Notify::new());
-        let (tx, _rx) = oneshot::channel();
-        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        let opened = r.open("c", true, 1, wake.clone(), keep(0), limits());
         {
             let mut state = opened.slot.lock_owned(1).unwrap();
             state.session.attach(link(), &mut Vec::new());
@@ -757,12 +750,10 @@ mod tests {
     }
 
     fn online_with_full_queue(r: &SessionRegistry) -> Opened {
-        let (tx, _rx) = oneshot::channel();
         let opened = r.open(
             "sub",
             true,
             1,
-            tx,
             Arc::new(Notify::new()),
             keep(0),
             limits(),
