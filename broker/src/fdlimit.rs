@@ -62,6 +62,9 @@ mod tests {
         let limit = raise_to_hard_limit().expect("getrlimit/setrlimit on this process");
         assert_eq!(limit.soft, limit.hard);
         assert!(limit.was <= limit.soft);
-        assert_eq!(connections_allowed(&limit), limit.soft.saturating_sub(RESERVED));
+        assert_eq!(
+            connections_allowed(&limit),
+            limit.soft.saturating_sub(RESERVED)
+        );
     }
 }

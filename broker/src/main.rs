@@ -117,7 +117,10 @@ fn raise_file_limit(config: &Config) {
     };
     let allowed = waspmq::fdlimit::connections_allowed(&limit);
     if limit.soft != limit.was {
-        info!("Open-file limit raised from {} to {}", limit.was, limit.soft);
+        info!(
+            "Open-file limit raised from {} to {}",
+            limit.was, limit.soft
+        );
     }
     let configured: Option<u64> = config
         .listeners

@@ -153,7 +153,24 @@ pub(crate) struct Held {
     ack: Option<Packet>,
 }
 
+/// Resolves at the keep-alive deadline; never without one.
+async fn keep_alive_expired(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Held {
+    /// With `held` (the congested subscribers): [`Held::wait`], boxed, as it is rare and
+    /// its future large. Never resolves without.
+    async fn room(held: Option<&[Arc<SessionSlot>]>, broker: &Broker) {
+        match held {
+            Some(slots) => Box::pin(Held::wait(slots, broker)).await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Waits until every congested subscriber has room (or stalled, or went away).
     async fn wait(slots: &[Arc<SessionSlot>], broker: &Broker) {
         for slot in slots {
@@ -256,7 +273,7 @@ impl Client {
     /// flow-control wait, the close — runs boxed, allocated only while it runs.
     pub(crate) async fn run(
         mut self,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
         _permit: Option<OwnedSemaphorePermit>,
         _done: mpsc::Sender<()>,
     ) {
@@ -266,6 +283,12 @@ impl Client {
         let close = loop {
             if let Err(close) = pending {
                 break close;
+            }
+            // Shutdown raises the signal, then wakes every attached connection
+            // (`SessionRegistry::wake_connections`): seen here, not awaited in `select!`,
+            // which keeps a signal future out of every idle connection.
+            if *shutdown.borrow() {
+                break Close::ServerShutdown;
             }
             // Everything the last step produced, plus queued messages, leaves as one batch.
             if let Err(close) = self.transmit() {
@@ -280,27 +303,15 @@ impl Client {
                 Some(_) => None,
                 None => self.keep_alive.deadline(last_packet),
             };
-            let keep_alive = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let broker = &self.broker;
-            let room = async {
-                match held {
-                    Some(slots) => Box::pin(Held::wait(slots, broker)).await,
-                    None => std::future::pending().await,
-                }
-            };
+            // Every future is built inside `select!`: one bound to a local first would take
+            // room twice in this (idle connection's) future, as the local and in `select!`.
             let step = tokio::select! {
-                _ = shutdown.changed() => Err(Close::ServerShutdown),
                 read = self.wire.read_more(), if held.is_none() => match read {
                     Ok(0) => Err(Close::ConnectionLost("closed by peer".to_owned())),
                     Err(e) => Err(Close::ConnectionLost(e.to_string())),
                     Ok(_) => Box::pin(self.handle_incoming(&mut last_packet)).await,
                 },
-                _ = room => {
+                _ = Held::room(held, &self.broker) => {
                     if let Some(held) = self.held.take() {
                         self.out.extend(held.ack);
                     }
@@ -308,7 +319,7 @@ impl Client {
                     Box::pin(self.handle_incoming(&mut last_packet)).await
                 },
                 _ = self.wake.notified() => Ok(()),
-                _ = keep_alive => Err(Close::KeepAliveTimeout),
+                _ = keep_alive_expired(deadline) => Err(Close::KeepAliveTimeout),
             };
             pending = step;
         };

@@ -9,7 +9,7 @@
 //! reconnects at once cannot subscribe before its old session's filters are gone.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,7 +63,9 @@ pub struct SlotState {
     pub session: Session,
     pub expiry: SessionExpiry,
     /// Filters this session holds in the subscription tree, to remove them when it ends.
-    pub subscriptions: HashSet<String>,
+    /// Ordered collections: an empty one takes half the room of a hash map, and every
+    /// session holds these.
+    pub subscriptions: BTreeSet<String>,
     owner: Option<Owner>,
     /// Boxed: most sessions have no will, and a will (with its properties) is large.
     will: Option<Box<StoredWill>>,
@@ -76,7 +78,7 @@ pub struct SlotState {
     /// persists): its changes are written there.
     pub persisted: bool,
     /// Its subscriptions as stored (kept only while `persisted`), to rewrite the session.
-    pub stored_subscriptions: HashMap<String, StoredSubscription>,
+    pub stored_subscriptions: BTreeMap<String, StoredSubscription>,
     /// The expiry interval last stored (a DISCONNECT may change the live one).
     pub stored_expiry: u32,
     /// A publisher waits on [`SessionSlot::wait_for_room`]: the owning connection wakes it
@@ -145,13 +147,13 @@ impl SessionSlot {
             state: Mutex::new(SlotState {
                 session,
                 expiry,
-                subscriptions: HashSet::new(),
+                subscriptions: BTreeSet::new(),
                 owner,
                 will: None,
                 generation: 0,
                 ended: false,
                 persisted: false,
-                stored_subscriptions: HashMap::new(),
+                stored_subscriptions: BTreeMap::new(),
                 stored_expiry: 0,
                 held_publishers: false,
             }),
@@ -323,7 +325,7 @@ impl SessionRegistry {
     }
 
     /// Removes an ending session's filters from the tree.
-    fn forget(&self, client_id: &ClientKey, filters: HashSet<String>) {
+    fn forget(&self, client_id: &ClientKey, filters: BTreeSet<String>) {
         for filter in filters {
             self.tree.unsubscribe(client_id, &filter);
         }
@@ -340,6 +342,18 @@ impl SessionRegistry {
 
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Wakes the connection attached to every session. At shutdown, after the signal is
+    /// raised: a connection attached later finds the signal already raised.
+    pub fn wake_connections(&self) {
+        for shard in &self.shards {
+            for slot in shard.read().values() {
+                if let Some(owner) = &slot.state.lock().owner {
+                    owner.wake.notify_one();
+                }
+            }
+        }
     }
 
     /// Attaches connection `connection` to the session of `client_id`: takes over a session
@@ -750,14 +764,7 @@ mod tests {
     }
 
     fn online_with_full_queue(r: &SessionRegistry) -> Opened {
-        let opened = r.open(
-            "sub",
-            true,
-            1,
-            Arc::new(Notify::new()),
-            keep(0),
-            limits(),
-        );
+        let opened = r.open("sub", true, 1, Arc::new(Notify::new()), keep(0), limits());
         opened
             .slot
             .lock_owned(1)

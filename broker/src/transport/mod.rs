@@ -46,7 +46,10 @@ impl Stream for TcpStream {
         TcpStream::poll_read_ready(self, cx)
     }
 }
-impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for tokio_rustls::server::TlsStream<S> {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream
+    for tokio_rustls::server::TlsStream<S>
+{
+}
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for ws::WsByteStream<S> {}
 
 pub type BoxStream = Box<dyn Stream>;
