@@ -26,7 +26,7 @@ pub fn raise_to_hard_limit() -> io::Result<FileLimit> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let was = limit.rlim_cur as u64;
+    let was = limit.rlim_cur;
     if limit.rlim_cur < limit.rlim_max {
         let raised = libc::rlimit {
             rlim_cur: limit.rlim_max,
@@ -40,8 +40,8 @@ pub fn raise_to_hard_limit() -> io::Result<FileLimit> {
     }
     Ok(FileLimit {
         was,
-        soft: limit.rlim_cur as u64,
-        hard: limit.rlim_max as u64,
+        soft: limit.rlim_cur,
+        hard: limit.rlim_max,
     })
 }
 
