@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod fdlimit;
 pub mod logging;
 pub mod persistence;
 pub mod plugins;

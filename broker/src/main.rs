@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    raise_file_limit(&config);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads.filter(|n| *n > 0) {
         builder.worker_threads(threads);
@@ -101,5 +102,42 @@ async fn reload(running: &RunningBroker, hooks: &Hooks, config_path: Option<&Pat
             }
         }
         Err(e) => warn!("config not reloaded: {e:#}"),
+    }
+}
+
+/// Raises the open-file limit to the hard limit (each connection is a descriptor) and warns
+/// when even that leaves less room than the listeners' `max_connections` allow.
+fn raise_file_limit(config: &Config) {
+    let limit = match waspmq::fdlimit::raise_to_hard_limit() {
+        Ok(limit) => limit,
+        Err(e) => {
+            warn!("cannot raise the open-file limit (RLIMIT_NOFILE): {e}");
+            return;
+        }
+    };
+    let allowed = waspmq::fdlimit::connections_allowed(&limit);
+    if limit.soft != limit.was {
+        info!(
+            "Open-file limit raised from {} to {}",
+            limit.was, limit.soft
+        );
+    }
+    let configured: Option<u64> = config
+        .listeners
+        .values()
+        .map(|l| l.max_connections.map(|n| n as u64))
+        .sum();
+    match configured {
+        Some(max) if max <= allowed => {}
+        Some(max) => warn!(
+            "Open-file limit {} (hard limit) leaves room for about {allowed} connections, \
+             below the listeners' max_connections total {max}",
+            limit.soft
+        ),
+        None => info!(
+            "Open-file limit {}: room for about {allowed} connections (a listener has no \
+             max_connections)",
+            limit.soft
+        ),
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
 use super::auth::{self, proven_username, ConnectionAuth, Handshake};
@@ -260,7 +260,7 @@ impl Admission {
         self,
         mut wire: Wire,
         connect: Connect,
-        info: ClientInfo,
+        mut info: ClientInfo,
         client_id: String,
         assigned: Option<String>,
         keep_alive: KeepAlive,
@@ -271,13 +271,11 @@ impl Admission {
         let shared = &broker.shared;
         let version = connect.protocol;
         let connection = broker.next_connection_id();
-        let (kick, kicked) = oneshot::channel();
         let wake = Arc::new(Notify::new());
         let opened = shared.sessions.open(
             &client_id,
             connect.clean_start,
             connection,
-            kick,
             wake.clone(),
             expiry,
             shared.limits,
@@ -293,6 +291,8 @@ impl Admission {
             }
         }
         let slot = opened.slot;
+        // One copy of the client identifier per connection: the session's.
+        info.client_id = slot.client_id().clone();
         let persisted = self
             .persist_session(
                 &slot,
@@ -348,7 +348,6 @@ impl Admission {
             connection,
             keep_alive,
             max_packet_size: connect.properties.maximum_packet_size,
-            kicked,
             wake,
             out: Vec::new(),
             persisted,

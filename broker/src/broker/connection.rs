@@ -16,10 +16,13 @@
 //! writes what its own session has to send — until every congested subscriber has room or
 //! is stalled. The publisher's in-flight window then paces it at the subscriber's speed.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit};
+use futures_util::future::{FutureExt, OptionFuture};
+
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use super::connect::Admission;
@@ -123,7 +126,8 @@ pub(crate) struct Client {
     pub keep_alive: KeepAlive,
     /// The client's Maximum Packet Size (v5).
     pub max_packet_size: Option<u32>,
-    pub kicked: oneshot::Receiver<()>,
+    /// Woken when a message is queued for the client, and when the session stops being this
+    /// connection's (taken over): [`Client::transmit`] then finds it gone.
     pub wake: Arc<Notify>,
     /// Packets produced and not yet encoded.
     pub out: Vec<Packet>,
@@ -135,8 +139,8 @@ pub(crate) struct Client {
     /// Acknowledgements waiting for their commit, in order.
     pub pending_acks: Vec<PendingAck>,
     /// A PUBLISH's acknowledgement held back until congested subscribers have room; while
-    /// set, nothing more is read from this client.
-    pub held: Option<Held>,
+    /// set, nothing more is read from this client. Boxed: rare, and a `Packet` is large.
+    pub held: Option<Box<Held>>,
     /// Scratch list for [`Broker::publish_from_client`]'s congested subscribers.
     pub congested: Vec<Arc<SessionSlot>>,
     /// MQTT 5 enhanced authentication, when CONNECT named a method (see `auth`).
@@ -151,7 +155,24 @@ pub(crate) struct Held {
     ack: Option<Packet>,
 }
 
+/// Resolves at the keep-alive deadline; never without one.
+async fn keep_alive_expired(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Held {
+    /// With `held` (the congested subscribers): [`Held::wait`], boxed, as it is rare and
+    /// its future large. Never resolves without.
+    async fn room(held: Option<&[Arc<SessionSlot>]>, broker: &Broker) {
+        match held {
+            Some(slots) => Box::pin(Held::wait(slots, broker)).await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Waits until every congested subscriber has room (or stalled, or went away).
     async fn wait(slots: &[Arc<SessionSlot>], broker: &Broker) {
         for slot in slots {
@@ -183,16 +204,25 @@ pub(crate) enum Promised {
     Packet(Box<Packet>),
 }
 
-/// Serves one accepted TCP connection to its end. `_done` is dropped when the task ends, which
+/// Serves one accepted TCP connection to its end. `done` is dropped when the task ends, which
 /// is how shutdown knows every connection finished.
-pub(crate) async fn serve(broker: Broker, incoming: Incoming, _done: mpsc::Sender<()>) {
-    // The handshake and CONNECT phase is boxed: its futures (TLS, WebSocket, the
-    // authentication hooks) are large and over once the client is in, so the task of an idle
-    // connection does not keep room for them (the task's size is that of its largest state).
-    let Some((client, shutdown, _permit)) = Box::pin(admit(broker, incoming)).await else {
-        return;
-    };
-    client.run(shutdown).await;
+///
+/// The task of an idle connection is as large as its future's largest state, so the two
+/// phases are chained rather than awaited in one `async fn`: the handshake and CONNECT phase
+/// runs boxed (its futures — TLS, WebSocket, the authentication hooks — are large and over
+/// once the client is in), and the connection loop then takes the task's room alone (an
+/// `async fn` would also keep room for the admitted client it moves into the loop).
+pub(crate) fn serve(
+    broker: Broker,
+    incoming: Incoming,
+    done: mpsc::Sender<()>,
+) -> impl Future<Output = ()> + Send + 'static {
+    Box::pin(admit(broker, incoming)).then(move |admitted| {
+        OptionFuture::from(
+            admitted.map(|(client, shutdown, permit)| client.run(shutdown, permit, done)),
+        )
+        .map(|_| ())
+    })
 }
 
 /// The transport handshake, then CONNECT within `connect_timeout_secs`: the admitted client,
@@ -239,13 +269,28 @@ async fn admit(
 }
 
 impl Client {
-    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// The connection loop. The task of an idle connection is as large as this future's
+    /// largest state, so everything awaited that is large and not waiting for the client —
+    /// handling a read batch (PUBLISH routing with its plugin hooks, store commits), a
+    /// flow-control wait, the close — runs boxed, allocated only while it runs.
+    pub(crate) async fn run(
+        mut self,
+        shutdown: watch::Receiver<bool>,
+        _permit: Option<OwnedSemaphorePermit>,
+        _done: mpsc::Sender<()>,
+    ) {
         let mut last_packet = Instant::now();
         // Packets that arrived in the same read as CONNECT are already buffered.
-        let mut pending = self.handle_incoming(&mut last_packet).await;
+        let mut pending = Box::pin(self.handle_incoming(&mut last_packet)).await;
         let close = loop {
             if let Err(close) = pending {
                 break close;
+            }
+            // Shutdown raises the signal, then wakes every attached connection
+            // (`SessionRegistry::wake_connections`): seen here, not awaited in `select!`,
+            // which keeps a signal future out of every idle connection.
+            if *shutdown.borrow() {
+                break Close::ServerShutdown;
             }
             // Everything the last step produced, plus queued messages, leaves as one batch.
             if let Err(close) = self.transmit() {
@@ -260,40 +305,27 @@ impl Client {
                 Some(_) => None,
                 None => self.keep_alive.deadline(last_packet),
             };
-            let keep_alive = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let broker = &self.broker;
-            let room = async {
-                match held {
-                    Some(slots) => Held::wait(slots, broker).await,
-                    None => std::future::pending().await,
-                }
-            };
+            // Every future is built inside `select!`: one bound to a local first would take
+            // room twice in this (idle connection's) future, as the local and in `select!`.
             let step = tokio::select! {
-                _ = &mut self.kicked => Err(Close::TakenOver),
-                _ = shutdown.changed() => Err(Close::ServerShutdown),
                 read = self.wire.read_more(), if held.is_none() => match read {
                     Ok(0) => Err(Close::ConnectionLost("closed by peer".to_owned())),
                     Err(e) => Err(Close::ConnectionLost(e.to_string())),
-                    Ok(_) => self.handle_incoming(&mut last_packet).await,
+                    Ok(_) => Box::pin(self.handle_incoming(&mut last_packet)).await,
                 },
-                _ = room => {
+                _ = Held::room(held, &self.broker) => {
                     if let Some(held) = self.held.take() {
                         self.out.extend(held.ack);
                     }
                     last_packet = Instant::now();
-                    self.handle_incoming(&mut last_packet).await
+                    Box::pin(self.handle_incoming(&mut last_packet)).await
                 },
                 _ = self.wake.notified() => Ok(()),
-                _ = keep_alive => Err(Close::KeepAliveTimeout),
+                _ = keep_alive_expired(deadline) => Err(Close::KeepAliveTimeout),
             };
             pending = step;
         };
-        self.finish(close).await;
+        Box::pin(self.finish(close)).await;
     }
 
     /// Decodes and handles every whole packet buffered, then waits for what their
@@ -491,10 +523,10 @@ impl Client {
                             };
                             let ack = self.resolve(ack, outcome)?;
                             super::stats::add(&self.broker.shared.stats.publishers_held, 1);
-                            self.held = Some(Held {
+                            self.held = Some(Box::new(Held {
                                 slots: congested,
                                 ack,
-                            });
+                            }));
                         }
                     }
                 }

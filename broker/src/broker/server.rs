@@ -153,6 +153,8 @@ impl RunningBroker {
     pub async fn shutdown(mut self) {
         info!("WaspMQ shutting down");
         self.broker.shared.shutdown.send_replace(true);
+        // Connections look at the signal when woken (connection.rs).
+        self.broker.shared.sessions.wake_connections();
         for task in self.accept_loops.drain(..) {
             let _ = task.await;
         }

@@ -9,13 +9,13 @@
 //! reconnects at once cannot subscribe before its old session's filters are gone.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use crate::persistence::StoredSubscription;
 use crate::plugins::ClientInfo;
@@ -55,10 +55,17 @@ pub enum Parking {
 #[derive(Debug)]
 struct Owner {
     connection: u64,
-    /// Tells the connection it was taken over.
-    kick: Option<oneshot::Sender<()>>,
     /// Wakes the connection when a message is queued.
     wake: Arc<Notify>,
+}
+
+impl Drop for Owner {
+    /// A connection that stops owning its session other than by leaving (taken over, or the
+    /// session ended) is woken, finds the session no longer its own and closes: one `Notify`
+    /// serves as both doorbell and kick, so a connection allocates no channel for takeover.
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
 }
 
 /// The state behind a slot's lock.
@@ -67,9 +74,12 @@ pub struct SlotState {
     pub session: Session,
     pub expiry: SessionExpiry,
     /// Filters this session holds in the subscription tree, to remove them when it ends.
-    pub subscriptions: HashSet<String>,
+    /// Ordered collections: an empty one takes half the room of a hash map, and every
+    /// session holds these.
+    pub subscriptions: BTreeSet<String>,
     owner: Option<Owner>,
-    will: Option<StoredWill>,
+    /// Boxed: most sessions have no will, and a will (with its properties) is large.
+    will: Option<Box<StoredWill>>,
     /// Bumped whenever a connection attaches or detaches, so timers armed for one offline
     /// period (will delay, session expiry) do nothing after the client came back.
     generation: u64,
@@ -79,7 +89,7 @@ pub struct SlotState {
     /// persists): its changes are written there.
     pub persisted: bool,
     /// Its subscriptions as stored (kept only while `persisted`), to rewrite the session.
-    pub stored_subscriptions: HashMap<String, StoredSubscription>,
+    pub stored_subscriptions: BTreeMap<String, StoredSubscription>,
     /// The expiry interval last stored (a DISCONNECT may change the live one).
     pub stored_expiry: u32,
     /// A publisher waits on [`SessionSlot::wait_for_room`]: the owning connection wakes it
@@ -148,13 +158,13 @@ impl SessionSlot {
             state: Mutex::new(SlotState {
                 session,
                 expiry,
-                subscriptions: HashSet::new(),
+                subscriptions: BTreeSet::new(),
                 owner,
                 will: None,
                 generation: 0,
                 ended: false,
                 persisted: false,
-                stored_subscriptions: HashMap::new(),
+                stored_subscriptions: BTreeMap::new(),
                 stored_expiry: 0,
                 held_publishers: false,
             }),
@@ -238,7 +248,7 @@ impl SessionSlot {
     /// Arms the will of the connection that owns the session.
     pub fn set_will(&self, connection: u64, will: Option<StoredWill>) {
         if let Some(mut state) = self.lock_owned(connection) {
-            state.will = will;
+            state.will = will.map(Box::new);
         }
     }
 
@@ -251,7 +261,7 @@ impl SessionSlot {
         if state.ended {
             Parking::SessionEnded(Box::new(will))
         } else if state.generation == generation && state.owner.is_none() {
-            state.will = Some(will);
+            state.will = Some(Box::new(will));
             Parking::Parked
         } else {
             Parking::Cancelled
@@ -262,7 +272,7 @@ impl SessionSlot {
     pub fn take_parked_will(&self, generation: u64) -> Option<StoredWill> {
         let mut state = self.state.lock();
         if state.generation == generation && state.owner.is_none() {
-            state.will.take()
+            state.will.take().map(|will| *will)
         } else {
             None
         }
@@ -331,7 +341,7 @@ impl SessionRegistry {
     }
 
     /// Removes an ending session's filters from the tree.
-    fn forget(&self, client_id: &ClientKey, filters: HashSet<String>) {
+    fn forget(&self, client_id: &ClientKey, filters: BTreeSet<String>) {
         for filter in filters {
             self.tree.unsubscribe(client_id, &filter);
         }
@@ -350,6 +360,18 @@ impl SessionRegistry {
         self.shards.iter().map(|s| s.read().len()).sum()
     }
 
+    /// Wakes the connection attached to every session. At shutdown, after the signal is
+    /// raised: a connection attached later finds the signal already raised.
+    pub fn wake_connections(&self) {
+        for shard in &self.shards {
+            for slot in shard.read().values() {
+                if let Some(owner) = &slot.state.lock().owner {
+                    owner.wake.notify_one();
+                }
+            }
+        }
+    }
+
     /// Attaches connection `connection` to the session of `client_id`: takes over a session
     /// held by another connection [MQTT-3.1.4-3], resumes it unless `clean_start`
     /// [MQTT-3.1.2-5], else starts a new one [MQTT-3.1.2-4].
@@ -359,16 +381,11 @@ impl SessionRegistry {
         client_id: &str,
         clean_start: bool,
         connection: u64,
-        kick: oneshot::Sender<()>,
         wake: Arc<Notify>,
         expiry: SessionExpiry,
         limits: SessionLimits,
     ) -> Opened {
-        let owner = Owner {
-            connection,
-            kick: Some(kick),
-            wake,
-        };
+        let owner = Owner { connection, wake };
         let mut shard = self.shard(client_id).write();
         let mut opened = Opened {
             slot: match shard.get(client_id) {
@@ -397,14 +414,12 @@ impl SessionRegistry {
         };
         let existing = opened.slot.clone();
         let mut state = existing.state.lock();
-        if let Some(mut old) = state.owner.take() {
+        // Dropping the old owner wakes its connection, which then closes [MQTT-3.1.4-3].
+        if state.owner.take().is_some() {
             opened.took_over = true;
-            if let Some(kick) = old.kick.take() {
-                let _ = kick.send(());
-            }
         }
         opened.resumed_offline = !opened.took_over;
-        opened.previous_will = state.will.take();
+        opened.previous_will = state.will.take().map(|will| *will);
         state.generation += 1;
         if clean_start {
             state.ended = true;
@@ -438,7 +453,7 @@ impl SessionRegistry {
         state.owner = None;
         state.generation += 1;
         state.session.detach();
-        let will = state.will.take();
+        let will = state.will.take().map(|will| *will);
         let ended = state.expiry.secs == 0;
         // Only needed to rewrite a session whose expiry a DISCONNECT changed.
         let subscriptions = if state.persisted && !ended && state.expiry.secs != state.stored_expiry
@@ -490,7 +505,7 @@ impl SessionRegistry {
             shard.remove(&slot.client_id);
         }
         let filters = std::mem::take(&mut state.subscriptions);
-        let will = state.will.take();
+        let will = state.will.take().map(|will| *will);
         let persisted = state.persisted;
         drop(state);
         self.forget(&slot.client_id, filters);
@@ -515,7 +530,7 @@ impl SessionRegistry {
             let mut state = slot.state.lock();
             state.persisted = true;
             state.stored_expiry = expiry.secs;
-            state.will = will;
+            state.will = will.map(Box::new);
             for sub in subscriptions {
                 state.subscriptions.insert(sub.filter.clone());
                 self.tree.subscribe(
@@ -538,6 +553,7 @@ impl SessionRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
 
     fn limits() -> SessionLimits {
         SessionLimits {
@@ -561,32 +577,25 @@ mod tests {
         clean: bool,
         conn: u64,
         expiry: u32,
-    ) -> (Opened, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
+    ) -> (Opened, Arc<Notify>) {
+        let wake = Arc::new(Notify::new());
         (
-            r.open(
-                id,
-                clean,
-                conn,
-                tx,
-                Arc::new(Notify::new()),
-                keep(expiry),
-                limits(),
-            ),
-            rx,
+            r.open(id, clean, conn, wake.clone(), keep(expiry), limits()),
+            wake,
         )
     }
 
     #[test]
     fn new_connection_with_same_client_id_takes_over_mqtt_3_1_4_3() {
         let r = SessionRegistry::new(SubscriptionTree::new());
-        let (first, mut kicked) = open(&r, "c", false, 1, 100);
+        let (first, kicked) = open(&r, "c", false, 1, 100);
         assert!(!first.session_present);
         let (second, _) = open(&r, "c", false, 2, 100);
         assert!(second.took_over);
         assert!(second.session_present);
         assert!(Arc::ptr_eq(&first.slot, &second.slot));
-        assert!(kicked.try_recv().is_ok());
+        // the old connection is woken to find it no longer owns the session
+        assert!(kicked.notified().now_or_never().is_some());
         // the old connection no longer owns the session
         assert!(first.slot.lock_owned(1).is_none());
         assert!(r.release(&first.slot, 1).is_none());
@@ -735,8 +744,7 @@ mod tests {
     fn deliver_wakes_the_owning_connection() {
         let r = SessionRegistry::new(SubscriptionTree::new());
         let wake = Arc::new(Notify::new());
-        let (tx, _rx) = oneshot::channel();
-        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        let opened = r.open("c", true, 1, wake.clone(), keep(0), limits());
         opened
             .slot
             .lock_owned(1)
@@ -788,8 +796,7 @@ mod tests {
     fn deliver_does_not_wake_a_connection_whose_window_is_full() {
         let r = SessionRegistry::new(SubscriptionTree::new());
         let wake = Arc::new(Notify::new());
-        let (tx, _rx) = oneshot::channel();
-        let opened = r.open("c", true, 1, tx, wake.clone(), keep(0), limits());
+        let opened = r.open("c", true, 1, wake.clone(), keep(0), limits());
         {
             let mut state = opened.slot.lock_owned(1).unwrap();
             state.session.attach(link(), &mut Vec::new());
@@ -832,16 +839,7 @@ mod tests {
     }
 
     fn online_with_full_queue(r: &SessionRegistry) -> Opened {
-        let (tx, _rx) = oneshot::channel();
-        let opened = r.open(
-            "sub",
-            true,
-            1,
-            tx,
-            Arc::new(Notify::new()),
-            keep(0),
-            limits(),
-        );
+        let opened = r.open("sub", true, 1, Arc::new(Notify::new()), keep(0), limits());
         opened
             .slot
             .lock_owned(1)

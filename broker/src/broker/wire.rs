@@ -2,9 +2,11 @@
 //! (the codec refuses a packet larger than the limit before its body is buffered) and a write
 //! buffer that collects a whole batch of outgoing packets so they leave in one write.
 //!
-//! Buffers start empty and follow the traffic: the read size doubles while reads fill it
-//! and halves while they do not, and a write buffer grown by a burst is released after it is
-//! flushed, so an idle connection holds a few hundred bytes rather than kilobytes.
+//! Buffers follow the traffic and are not held while idle: a read first waits until the
+//! stream is readable and only then takes a read buffer, whose size doubles while reads fill
+//! it and halves while they do not; a buffer drained by decoding is released while reads are
+//! small, and so is a write buffer after a small batch (or a large one grown by a burst), so
+//! an idle connection holds no buffer at all.
 
 use std::io;
 use std::time::Duration;
@@ -24,6 +26,9 @@ const MIN_READ: usize = 256;
 const MAX_READ: usize = 64 * 1024;
 /// A write buffer larger than this is released once flushed, not kept for the next batch.
 const KEEP_WRITE_CAPACITY: usize = 16 * 1024;
+/// A write buffer is kept for the next batch only after a batch at least this large: a
+/// client sent little (an idle one: CONNACK, PINGRESP) does not hold one between batches.
+const KEEP_WRITE_AFTER: usize = 1024;
 
 pub(crate) struct Wire {
     stream: BoxStream,
@@ -49,6 +54,9 @@ impl Wire {
 
     /// Reads what the peer sent; `Ok(0)` when it closed the connection.
     pub async fn read_more(&mut self) -> io::Result<usize> {
+        // Idle connections wait here without a buffer: it is taken once there is data.
+        let stream = &mut self.stream;
+        std::future::poll_fn(move |cx| stream.poll_read_ready(cx)).await?;
         self.read_buf.reserve(self.read_size);
         let room = self.read_buf.capacity() - self.read_buf.len();
         let n = self.stream.read_buf(&mut self.read_buf).await?;
@@ -69,8 +77,11 @@ impl Wire {
         let packet = protocol::decode(&mut self.read_buf, version, self.max_packet_size)?;
         if packet.is_some() {
             stats::add(&self.broker.shared.stats.messages_received, 1);
-        } else if self.read_buf.is_empty() && self.read_buf.capacity() > 2 * self.read_size {
-            // Everything read was handled: a buffer a burst made large is not kept.
+        } else if self.read_buf.is_empty()
+            && (self.read_size <= MIN_READ || self.read_buf.capacity() > 2 * self.read_size)
+        {
+            // Everything read was handled: a buffer is not kept while reads are small (the
+            // next read takes one when data arrives), nor one a burst made large.
             self.read_buf = BytesMut::new();
         }
         Ok(packet)
@@ -114,7 +125,7 @@ impl Wire {
             Ok(result) => result?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
         }
-        if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
+        if len < KEEP_WRITE_AFTER || self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
             self.write_buf = BytesMut::new();
         } else {
             self.write_buf.clear();

@@ -14,7 +14,7 @@ mod keepalive;
 mod message;
 mod topic_alias;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use auth::{AuthOutcome, ClientAuth, EarlyEnd, EnhancedAuth, PluginAnswer, MAX_AUTH_ROUNDS};
@@ -171,7 +171,7 @@ pub struct Session {
     /// Messages waiting to go out, in order.
     pending: VecDeque<Delivery>,
     /// Inbound QoS 2 packet ids PUBREC'd and awaiting PUBREL.
-    awaiting_pubrel: HashSet<u16>,
+    awaiting_pubrel: BTreeSet<u16>,
     /// Messages dropped because the queue was full, over the session's life.
     dropped: u64,
     /// While the queue is at or over `max_queued_messages`: when it got there, or when a
@@ -190,7 +190,7 @@ impl Session {
             limits,
             inflight: InflightWindow::new(),
             pending: VecDeque::new(),
-            awaiting_pubrel: HashSet::new(),
+            awaiting_pubrel: BTreeSet::new(),
             dropped: 0,
             full_since: None,
             link: None,

@@ -1,7 +1,7 @@
 //! MQTT 5 topic aliases, both directions. Aliases live for one network connection only
 //! [MQTT-3.3.2-7]: both maps are created fresh when a client (re)connects.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Violation;
@@ -11,14 +11,14 @@ use crate::protocol::{Publish, ReasonCode};
 #[derive(Debug, Default)]
 pub struct InboundAliases {
     max: u16,
-    topics: HashMap<u16, String>,
+    topics: BTreeMap<u16, String>,
 }
 
 impl InboundAliases {
     pub fn new(max: u16) -> InboundAliases {
         InboundAliases {
             max,
-            topics: HashMap::new(),
+            topics: BTreeMap::new(),
         }
     }
 
@@ -63,7 +63,7 @@ impl InboundAliases {
 #[derive(Debug, Default)]
 pub struct OutboundAliases {
     max: u16,
-    by_topic: HashMap<Arc<str>, u16>,
+    by_topic: BTreeMap<Arc<str>, u16>,
 }
 
 /// How a PUBLISH to the client names its topic.
@@ -81,7 +81,7 @@ impl OutboundAliases {
     pub fn new(max: u16) -> OutboundAliases {
         OutboundAliases {
             max,
-            by_topic: HashMap::new(),
+            by_topic: BTreeMap::new(),
         }
     }
 

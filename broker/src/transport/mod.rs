@@ -19,6 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,8 +32,25 @@ use crate::config::{ListenerConfig, ListenerType};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Any byte stream a client connection runs over.
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// Ready once a read may make progress, so an idle connection waits for data without
+    /// holding a read buffer. Streams that buffer internally (TLS, WebSocket) may hold data
+    /// the socket no longer signals, so by default they are always ready.
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Stream for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream
+    for tokio_rustls::server::TlsStream<S>
+{
+}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for ws::WsByteStream<S> {}
 
 pub type BoxStream = Box<dyn Stream>;
 
