@@ -112,3 +112,46 @@ async fn v5_will_delay_is_cancelled_by_a_reconnect_in_time_mqtt_3_1_3_9() {
         .expect("delayed will after the delay");
     assert_eq!(&got.payload[..], b"late");
 }
+
+/// A client that says DISCONNECT, sees the connection close and at once reconnects with the
+/// same client id, thirty times: the will is never published [MQTT-3.1.2-10]. (The broker
+/// disarms it before closing the socket, so a takeover landing before the old connection has
+/// released the session finds no will.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_will_when_a_reconnect_follows_the_normal_disconnect_at_once_mqtt_3_1_2_10() {
+    use crate::support::bytes::{packet, string, DISCONNECT};
+    use crate::support::Raw;
+
+    fn connect(client_id: &str, will: bool) -> Vec<u8> {
+        let mut body = string("MQTT");
+        // Clean Session 0 so the second connection takes over the session; QoS 1 will.
+        let flags = if will { 0x04 | 0x08 } else { 0 };
+        body.extend([4, flags, 0, 60]);
+        body.extend(string(client_id));
+        if will {
+            body.extend(string("wills/raced"));
+            body.extend(string("gone"));
+        }
+        packet(0x10, &body)
+    }
+
+    let broker = Broker::start();
+    let mut watcher = V3::connect(broker.addr(), "race-watch").await;
+    watcher.subscribe("wills/#", QoS::AtLeastOnce).await;
+    for _ in 0..30 {
+        let mut first = Raw::connect(broker.addr()).await;
+        first.send(&connect("will-race", true)).await;
+        first.recv_type(2, WAIT).await.expect("CONNACK");
+        first.send(&DISCONNECT).await;
+        assert!(first.closed(WAIT).await, "broker closes after DISCONNECT");
+        let mut second = Raw::connect(broker.addr()).await;
+        second.send(&connect("will-race", false)).await;
+        second.recv_type(2, WAIT).await.expect("CONNACK");
+        second.send(&DISCONNECT).await;
+        assert!(second.closed(WAIT).await, "broker closes after DISCONNECT");
+    }
+    assert!(
+        watcher.publish(Duration::from_millis(800)).await.is_none(),
+        "will published after a normal DISCONNECT"
+    );
+}

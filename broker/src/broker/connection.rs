@@ -635,6 +635,11 @@ impl Client {
     /// Ends the connection: DISCONNECT to v5 clients when the broker closes, the session goes
     /// offline (or ends), the will is dealt with, and the disconnect is logged.
     async fn finish(mut self, close: Close) {
+        if matches!(close, Close::ClientDisconnect { with_will: false }) {
+            // Disarmed before anything awaits: a CONNECT for the same client id handled while
+            // this connection closes takes over a session without a will [MQTT-3.1.2-10].
+            self.slot.set_will(self.connection, None);
+        }
         if close != Close::TakenOver {
             // Answers produced before the end (e.g. PUBACKs in the same batch) still go out;
             // a held one too: its message is queued for its subscribers.
