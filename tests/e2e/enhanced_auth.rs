@@ -4,7 +4,6 @@
 //! with the broker's own codec; the SCRAM client side is written here from the RFC. MQTT.js
 //! runs the same exchange through its `handleAuth` (tests/js/mqttjs_scram.mjs).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -16,31 +15,17 @@ use waspmq::protocol::{
     decode_from_server, encode, Auth, Connect, Packet, Properties, ProtocolVersion, ReasonCode,
 };
 
-use crate::support::{repo_root, Broker, Raw, WAIT};
+use crate::plugins::{plugin, toml_path};
+use crate::support::{Broker, Raw, WAIT};
 
 const METHOD: &str = "SCRAM-SHA-256";
-
-fn plugin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let path = target
-        .join("wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} missing: run scripts/build-plugins.sh",
-        path.display()
-    );
-    path
-}
 
 /// The SCRAM plugin with two users, anonymous clients refused, and `extra` config.
 fn scram_broker(extra: &str) -> Broker {
     Broker::with_config(&format!(
         "sys_interval = 0\n{}\n{extra}\n[auth]\nallow_anonymous = false\n\n[[plugins]]\nname = \"scram\"\npath = \"{}\"\nrequired = true\non_error = \"deny\"\ntimeout_ms = 2000\n[plugins.config]\niterations = 4096\nusers = {{ alice = \"secret\", bob = \"hunter2\" }}\n",
         crate::support::TCP_ONLY,
-        plugin("auth_scram").display().to_string().replace('\\', "/"),
+        toml_path(&plugin("auth_scram")),
     ))
 }
 
@@ -183,6 +168,30 @@ async fn expect_refusal(raw: &mut Raw, reason: ReasonCode) {
         other => panic!("expected CONNACK {reason}, got {other:?}"),
     }
     assert!(raw.closed(WAIT).await, "connection closed after refusal");
+}
+
+/// Re-authenticates with AUTH 0x19 and answers the server's challenge; the caller reads the
+/// outcome.
+async fn reauthenticate(raw: &mut Raw, client: &mut ScramClient) {
+    send(
+        raw,
+        &auth(ReasonCode::REAUTHENTICATE, METHOD, &client.first()),
+    )
+    .await;
+    let server_first = expect_challenge(raw).await;
+    let last = client.last(&server_first);
+    send(
+        raw,
+        &auth(ReasonCode::CONTINUE_AUTHENTICATION, METHOD, &last),
+    )
+    .await;
+}
+
+async fn expect_disconnect(raw: &mut Raw, reason: ReasonCode) {
+    match recv(raw).await {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, reason),
+        other => panic!("expected DISCONNECT {reason}, got {other:?}"),
+    }
 }
 
 /// Runs the whole exchange for `client` and returns the open connection.
@@ -344,18 +353,7 @@ async fn reauthentication_succeeds_with_auth_0x00_mqtt_4_12_1_1() {
     let mut raw = scram_connect(&broker, "reauth", &mut ScramClient::new("alice", "secret")).await;
     let mut again = ScramClient::new("alice", "secret");
     again.nonce = "rOprNGfwEbeRWgbNEkqO".to_owned();
-    send(
-        &mut raw,
-        &auth(ReasonCode::REAUTHENTICATE, METHOD, &again.first()),
-    )
-    .await;
-    let server_first = expect_challenge(&mut raw).await;
-    let last = again.last(&server_first);
-    send(
-        &mut raw,
-        &auth(ReasonCode::CONTINUE_AUTHENTICATION, METHOD, &last),
-    )
-    .await;
+    reauthenticate(&mut raw, &mut again).await;
     match recv(&mut raw).await {
         Some(Packet::Auth(a)) => {
             assert_eq!(a.reason, ReasonCode::SUCCESS);
@@ -371,10 +369,7 @@ async fn reauthentication_succeeds_with_auth_0x00_mqtt_4_12_1_1() {
     ping(&mut raw).await;
     // Re-authenticating with another method is a protocol error.
     send(&mut raw, &auth(ReasonCode::REAUTHENTICATE, "PLAIN", b"x")).await;
-    match recv(&mut raw).await {
-        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PROTOCOL_ERROR),
-        other => panic!("expected DISCONNECT 0x82, got {other:?}"),
-    }
+    expect_disconnect(&mut raw, ReasonCode::PROTOCOL_ERROR).await;
     assert!(raw.closed(WAIT).await);
 }
 
@@ -388,23 +383,9 @@ async fn failed_reauthentication_disconnects_mqtt_4_12_1_2() {
     )
     .await;
     let mut wrong = ScramClient::new("alice", "not-the-password");
-    send(
-        &mut raw,
-        &auth(ReasonCode::REAUTHENTICATE, METHOD, &wrong.first()),
-    )
-    .await;
-    let server_first = expect_challenge(&mut raw).await;
-    let last = wrong.last(&server_first);
-    send(
-        &mut raw,
-        &auth(ReasonCode::CONTINUE_AUTHENTICATION, METHOD, &last),
-    )
-    .await;
+    reauthenticate(&mut raw, &mut wrong).await;
     // 0x86 exists in CONNACK only: the DISCONNECT says 0x87 Not authorized.
-    match recv(&mut raw).await {
-        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::NOT_AUTHORIZED),
-        other => panic!("expected DISCONNECT 0x87, got {other:?}"),
-    }
+    expect_disconnect(&mut raw, ReasonCode::NOT_AUTHORIZED).await;
     assert!(raw.closed(WAIT).await);
 }
 
@@ -418,22 +399,8 @@ async fn reauthentication_as_another_user_disconnects() {
     )
     .await;
     let mut bob = ScramClient::new("bob", "hunter2");
-    send(
-        &mut raw,
-        &auth(ReasonCode::REAUTHENTICATE, METHOD, &bob.first()),
-    )
-    .await;
-    let server_first = expect_challenge(&mut raw).await;
-    let last = bob.last(&server_first);
-    send(
-        &mut raw,
-        &auth(ReasonCode::CONTINUE_AUTHENTICATION, METHOD, &last),
-    )
-    .await;
-    match recv(&mut raw).await {
-        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::NOT_AUTHORIZED),
-        other => panic!("expected DISCONNECT 0x87, got {other:?}"),
-    }
+    reauthenticate(&mut raw, &mut bob).await;
+    expect_disconnect(&mut raw, ReasonCode::NOT_AUTHORIZED).await;
 }
 
 #[tokio::test]
@@ -450,10 +417,7 @@ async fn without_a_method_no_auth_is_exchanged_mqtt_4_12_0_6_and_mqtt_4_12_0_7()
         other => panic!("expected CONNACK, got {other:?}"),
     }
     send(&mut raw, &auth(ReasonCode::REAUTHENTICATE, METHOD, b"x")).await;
-    match recv(&mut raw).await {
-        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PROTOCOL_ERROR),
-        other => panic!("expected DISCONNECT 0x82, got {other:?}"),
-    }
+    expect_disconnect(&mut raw, ReasonCode::PROTOCOL_ERROR).await;
     assert!(raw.closed(WAIT).await);
 }
 
