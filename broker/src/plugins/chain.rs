@@ -169,10 +169,7 @@ impl Chain {
                 continue;
             }
             let version = slot.version();
-            let decision = match slot.call(&version, call, slot.decision_timeout()).await {
-                Ok(Answer::Decision(d)) => bindings::decision(d),
-                Ok(_) | Err(()) => slot.on_error(),
-            };
+            let decision = slot.decide(&version, call).await;
             if decision != Decision::Defer {
                 return decision;
             }
@@ -217,10 +214,7 @@ impl Chain {
                 qos,
                 retain,
             };
-            let decision = match slot.call(&version, call, slot.decision_timeout()).await {
-                Ok(Answer::Decision(d)) => bindings::decision(d),
-                Ok(_) | Err(()) => slot.on_error(),
-            };
+            let decision = slot.decide(&version, call).await;
             if decision != Decision::Defer {
                 return decision;
             }

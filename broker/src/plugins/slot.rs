@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
-use super::bindings::HookSet;
+use super::bindings::{self, HookSet};
 use super::version::{Answer, Call, Failure, FailureKind, PluginVersion};
 use super::Decision;
 use crate::config::{OnError, PluginConfig};
@@ -105,6 +105,15 @@ impl PluginSlot {
             OnError::Deny => Decision::Deny(ReasonCode::UNSPECIFIED_ERROR),
             OnError::Allow => Decision::Allow,
             OnError::Skip => Decision::Defer,
+        }
+    }
+
+    /// A decision hook's answer from this plugin on `version`, or its `on_error` decision when
+    /// the call failed or answered something else.
+    pub async fn decide(&self, version: &PluginVersion, call: Call<'_>) -> Decision {
+        match self.call(version, call, self.decision_timeout()).await {
+            Ok(Answer::Decision(d)) => bindings::decision(d),
+            Ok(_) | Err(()) => self.on_error(),
         }
     }
 
